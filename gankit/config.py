@@ -1,0 +1,335 @@
+"""Typed configuration: dataclasses per component, YAML presets, ``key.sub=value`` overrides.
+
+A configuration is saved in every run directory and every checkpoint; a model is rebuilt from it.
+Unknown keys, wrong types and out-of-range values raise :class:`GankitError` naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from gankit.errors import GankitError, closest
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"  # a registered dataset: see `gankit presets` and docs/data.md
+    path: Optional[str] = None  # a file or folder, for fashion_mnist / folder / npz
+    resolution: Optional[int] = None  # image side in pixels; None = the dataset's own
+    channels: Optional[int] = None  # 1 (gray) or 3 (RGB); None = the dataset's own
+    batch_size: int = 64
+    mean: Optional[float] = None  # gaussian1d: mean (default 4.0)
+    std: Optional[float] = None  # toy data: per-mode std (None = the protocol's default)
+    radius: float = 1.0  # ring: radius of the circle of modes
+
+    def validate(self) -> None:
+        _check(self.batch_size >= 1, "data.batch_size", self.batch_size, "must be >= 1")
+        _check(self.resolution is None or 4 <= self.resolution <= 1024, "data.resolution",
+               self.resolution, "must be between 4 and 1024")
+        _check(self.channels in (None, 1, 3), "data.channels", self.channels, "must be 1 or 3")
+        _check(self.std is None or self.std > 0, "data.std", self.std, "must be > 0")
+        _check(self.radius > 0, "data.radius", self.radius, "must be > 0")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "dcgan"  # mlp | dcgan
+    z_dim: int = 64
+    z_dist: str = "normal"  # normal | uniform (U[-1, 1], as in the original paper)
+    g_width: int = 64  # mlp: hidden units; dcgan: channels at the highest resolution
+    d_width: int = 64
+    g_layers: int = 2  # mlp: hidden layers (dcgan: set by the resolution)
+    d_layers: int = 2
+    g_norm: str = "batch"  # batch | none
+    d_norm: str = "batch"  # batch | none
+    d_dropout: float = 0.0  # dropout in the MLP discriminator (the original paper used it)
+    max_channels: int = 512  # dcgan: cap on channels at low resolution
+    init: str = "dcgan"  # dcgan: N(0, 0.02) weights | default: PyTorch's
+
+    def validate(self) -> None:
+        _check(self.z_dim >= 1, "model.z_dim", self.z_dim, "must be >= 1")
+        _check(self.z_dist in ("normal", "uniform"), "model.z_dist", self.z_dist,
+               "must be 'normal' or 'uniform'")
+        for key in ("g_width", "d_width", "max_channels"):
+            _check(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "must be >= 1")
+        for key in ("g_layers", "d_layers"):
+            _check(getattr(self, key) >= 0, f"model.{key}", getattr(self, key), "must be >= 0")
+        for key in ("g_norm", "d_norm"):
+            _check(getattr(self, key) in ("batch", "none"), f"model.{key}", getattr(self, key),
+                   "must be 'batch' or 'none'")
+        _check(0.0 <= self.d_dropout < 1.0, "model.d_dropout", self.d_dropout, "must be in [0, 1)")
+        _check(self.init in ("dcgan", "default"), "model.init", self.init,
+               "must be 'dcgan' or 'default'")
+
+
+@dataclass
+class ObjectiveConfig:
+    name: str = "ns"  # a registered objective: minimax | ns | ...
+    d_steps: int = 1  # k: discriminator steps per generator step (Goodfellow et al. 2014, Alg. 1)
+    reuse_fake: bool = True  # G's step reuses the fakes of the last D step (as the PyTorch DCGAN example)
+    params: dict = field(default_factory=dict)  # objective-specific, checked by the objective
+
+    def validate(self) -> None:
+        _check(self.d_steps >= 1, "objective.d_steps", self.d_steps, "must be >= 1")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | rmsprop | sgd
+    lr: float = 2e-4
+    betas: list = field(default_factory=lambda: [0.5, 0.999])  # adam
+    momentum: float = 0.0  # sgd, rmsprop
+    alpha: float = 0.99  # rmsprop smoothing
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def validate(self, key: str) -> None:
+        _check(self.name in ("adam", "rmsprop", "sgd"), f"{key}.name", self.name,
+               "must be adam, rmsprop or sgd")
+        _check(self.lr > 0, f"{key}.lr", self.lr, "must be > 0")
+        _check(len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
+               f"{key}.betas", self.betas, "must be two numbers in [0, 1)")
+        _check(self.momentum >= 0, f"{key}.momentum", self.momentum, "must be >= 0")
+        _check(self.eps > 0, f"{key}.eps", self.eps, "must be > 0")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # generator steps
+    seed: int = 0
+    g_optim: OptimConfig = field(default_factory=OptimConfig)
+    d_optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: float = 0.0  # EMA decay of the generator's weights (0 = off); sampling uses the EMA when on
+    ema_start: int = 0  # step at which the EMA starts to average (before it, it copies G)
+    log_every: int = 50
+    sample_every: int = 250
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3  # older ones are deleted; the final one is always kept
+    n_show: int = 64  # samples in each grid (images) or scatter points per snapshot / 10 (toy)
+    device: str = "cpu"  # cpu | cuda | auto
+    threads: int = 0  # torch threads on CPU (0 = PyTorch's default)
+
+    def validate(self) -> None:
+        _check(self.steps >= 0, "train.steps", self.steps, "must be >= 0")
+        for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "n_show"):
+            _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "must be >= 1")
+        _check(0.0 <= self.ema < 1.0, "train.ema", self.ema, "must be in [0, 1)")
+        _check(self.device in ("cpu", "cuda", "auto"), "train.device", self.device,
+               "must be cpu, cuda or auto")
+        _check(self.threads >= 0, "train.threads", self.threads, "must be >= 0")
+        self.g_optim.validate("train.g_optim")
+        self.d_optim.validate("train.d_optim")
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> "Config":
+        self.data.validate()
+        self.model.validate()
+        self.objective.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _check(ok: bool, key: str, value: Any, rule: str) -> None:
+    if not ok:
+        raise GankitError(f"config key '{key}' = {value!r} {rule}")
+
+
+# --------------------------------------------------------------------------- building from dicts
+
+
+def from_dict(data: dict, cls: type = Config, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        where = f"'{prefix}'" if prefix else "the config"
+        raise GankitError(f"{where} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            valid = [f"{prefix}{n}" for n in names]
+            raise GankitError(f"unknown config key '{dotted}'{closest(dotted, valid)}")
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Union:  # Optional[X]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none")):
+            return None
+        return _coerce(value, args[0], key)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(value, hint, key + ".")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise GankitError(f"config key '{key}' must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise GankitError(f"config key '{key}' must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value))
+        except ValueError:
+            raise GankitError(f"config key '{key}' must be an integer, got {value!r}") from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise GankitError(f"config key '{key}' must be a number, got {value!r}")
+        try:
+            return float(value)  # also "1e-4", which YAML 1.1 reads as a string
+        except (TypeError, ValueError):
+            raise GankitError(f"config key '{key}' must be a number, got {value!r}") from None
+    if hint is str:
+        if isinstance(value, (dict, list)):
+            raise GankitError(f"config key '{key}' must be a string, got {value!r}")
+        return str(value)
+    if hint is list or origin is list:
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise GankitError(f"config key '{key}' must be a list, got {value!r}")
+        return [_number(v) for v in value]
+    if hint is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise GankitError(f"config key '{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
+# --------------------------------------------------------------------------- presets and overrides
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in the package, sorted."""
+    folder = resources.files("gankit") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, source: str) -> dict:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise GankitError(f"{source} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise GankitError(f"{source} must hold a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def preset_dict(name: str) -> dict:
+    """The raw mapping of a shipped preset."""
+    names = preset_names()
+    if name not in names:
+        raise GankitError(f"unknown preset '{name}'{closest(name, names)}; "
+                          f"run 'gankit presets' to list them")
+    text = (resources.files("gankit") / "presets" / f"{name}.yaml").read_text()
+    data = _read_yaml(text, f"preset '{name}'")
+    data.setdefault("name", name)
+    return data
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``'train.g_optim.lr=1e-4'`` -> ``(['train', 'g_optim', 'lr'], '1e-4' parsed as YAML)``."""
+    if "=" not in item:
+        raise GankitError(f"override '{item}' must look like key.sub=value, e.g. train.steps=500")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise GankitError(f"override '{item}' has no key before '='")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key.sub=value`` strings to a nested mapping (a new dict is returned)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise GankitError(f"override '{item}': '{part}' is not a group of keys")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def load_config(source: Union[str, Path, dict, Config], overrides: Optional[list[str]] = None) -> Config:
+    """Resolve a preset name, a YAML file, a mapping or a Config, then apply overrides and validate."""
+    overrides = list(overrides or [])
+    if isinstance(source, Config):
+        data = source.to_dict()
+    elif isinstance(source, dict):
+        data = source
+    else:
+        text = str(source)
+        if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+            path = Path(text)
+            if not path.is_file():
+                raise GankitError(f"config file not found: {path}")
+            data = _read_yaml(path.read_text(), str(path))
+            data.setdefault("name", path.stem)
+        else:
+            data = preset_dict(text)
+    data = apply_overrides(data, overrides)
+    return from_dict(data).validate()
+
+
+def diff_configs(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config mappings."""
+    keys = sorted(set(a) | set(b))
+    out: list[str] = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict) and k != "params":
+            out += diff_configs(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out

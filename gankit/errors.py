@@ -1,0 +1,19 @@
+"""User-facing errors.
+
+A :class:`GankitError` is a mistake a person can fix (a bad key, a missing file, a corrupt
+checkpoint). The CLI prints its message on one line and exits non-zero, without a traceback.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class GankitError(Exception):
+    """An error caused by user input; its message says what is wrong and how to fix it."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """Return a ' (did you mean X?)' hint for ``name`` among ``choices``, or ''."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""

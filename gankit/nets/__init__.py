@@ -1,0 +1,58 @@
+"""Architectures, registered by name; ``build_nets`` makes (G, D) from a ModelConfig."""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.nets.base import Discriminator, Generator
+from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_plan
+from gankit.nets.layers import dcgan_init
+from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
+from gankit.nets.output import DOutput
+from gankit.registry import ARCHS
+
+__all__ = ["DOutput", "Generator", "Discriminator", "build_nets", "DataSpec"]
+
+
+class DataSpec(dict):
+    """What a network needs to know of the data: kind, per-item shape, number of classes."""
+
+    @property
+    def kind(self) -> str:
+        return self["kind"]
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self["shape"])
+
+
+@ARCHS.register("mlp")
+def _mlp(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist)
+    d = MLPDiscriminator(spec.shape, cfg.d_width, cfg.d_layers, cfg.d_norm, cfg.d_dropout)
+    return g, d
+
+
+@ARCHS.register("dcgan")
+def _dcgan(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+    if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
+        raise GankitError(f"model.arch=dcgan needs square images, but the data has shape "
+                          f"{spec.shape}; use model.arch=mlp for vector data")
+    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist)
+    d = DCGANDiscriminator(spec.shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
+    return g, d
+
+
+def build_nets(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+    """Make (G, D) for ModelConfig ``cfg`` and the data described by ``spec``."""
+    g, d = ARCHS.get(cfg.arch)(cfg, spec)
+    if cfg.init == "dcgan":
+        dcgan_init(g)
+        dcgan_init(d)
+    return g, d
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,36 @@
+"""Small shared building blocks and initialisation."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def norm_1d(kind: str, features: int) -> nn.Module:
+    return nn.BatchNorm1d(features) if kind == "batch" else nn.Identity()
+
+
+def norm_2d(kind: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.Identity()
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Radford et al. 2015: weights ~ N(0, 0.02); BatchNorm scale ~ N(1, 0.02), shift 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class OutputActivation(nn.Module):
+    """tanh for images in [-1, 1]; identity for unbounded vectors."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.bounded = kind == "image"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x) if self.bounded else x

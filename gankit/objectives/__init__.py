@@ -1,0 +1,15 @@
+"""The adversarial games, registered by name; ``build_objective`` makes one from its config."""
+from __future__ import annotations
+
+from typing import Any
+
+from gankit.objectives import minimax  # noqa: F401  (registers minimax, ns)
+from gankit.objectives.base import Objective, Phase, StepResult
+from gankit.registry import OBJECTIVES
+
+__all__ = ["Objective", "Phase", "StepResult", "build_objective"]
+
+
+def build_objective(cfg: Any) -> Objective:
+    """Make the objective named by ObjectiveConfig ``cfg.name``."""
+    return OBJECTIVES.get(cfg.name)(cfg)

@@ -1,0 +1,119 @@
+"""The objective owns the game: how a discriminator step and a generator step are computed.
+
+The training loop only schedules the phases an objective declares (``D`` ``d_steps`` times, then
+``G``), zeroes gradients, steps optimizers and logs; it never branches on the GAN type. A new
+objective subclasses :class:`Objective`, implements ``d_loss`` and ``g_loss`` on the typed
+discriminator outputs, and registers itself in ``OBJECTIVES``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+from gankit.nets.output import DOutput
+
+
+@dataclass
+class Phase:
+    """One kind of optimizer step: ``"D"`` or ``"G"``, repeated ``repeat`` times per iteration."""
+
+    name: str
+    repeat: int = 1
+
+
+@dataclass
+class StepResult:
+    """A phase's loss to backpropagate and detached statistics for the log."""
+
+    loss: torch.Tensor
+    stats: dict
+
+
+@dataclass
+class NoParams:
+    """Objectives without hyperparameters of their own."""
+
+
+class Objective:
+    """Base of every objective.
+
+    Subclasses set ``Params`` (a dataclass of their hyperparameters, filled from
+    ``objective.params`` in the config), ``probabilistic`` (True when D's output is a logit of
+    "real", so the log shows D(x) as a probability; False for critics) and ``g_uses_real``.
+    """
+
+    Params: type = NoParams
+    probabilistic: bool = True
+    g_uses_real: bool = False  # the G step needs a real batch (relativistic losses)
+
+    def __init__(self, cfg: Any) -> None:
+        from gankit.config import from_dict
+
+        self.cfg = cfg
+        self.params = from_dict(dict(cfg.params), self.Params, "objective.params.")
+        self._fake: Optional[torch.Tensor] = None
+
+    # ---- what the loop sees
+    def schedule(self) -> list[Phase]:
+        return [Phase("D", self.cfg.d_steps), Phase("G", 1)]
+
+    def d_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
+               z: torch.Tensor, last: bool) -> StepResult:
+        """One discriminator step. On the last D step of an iteration the fakes keep their graph
+        so the G step can reuse them (``objective.reuse_fake``), as the PyTorch DCGAN example does."""
+        keep = last and self.cfg.reuse_fake
+        with torch.set_grad_enabled(keep):
+            fake = G(z, y)
+        self._fake = fake if keep else None
+        fake = fake.detach()
+        real_out, fake_out = D(real, y), D(fake, y)
+        loss = self.d_loss(real_out, fake_out)
+        penalty = self.d_penalty(D, real, fake, y)
+        if penalty is not None:
+            loss = loss + penalty
+        stats = {"loss_d": loss.detach(), "d_real": self.d_value(real_out.logits.detach()),
+                 "d_fake": self.d_value(fake_out.logits.detach())}
+        return StepResult(loss, stats)
+
+    def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
+               z: torch.Tensor) -> StepResult:
+        fake = self._fake if self._fake is not None else G(z, y)
+        self._fake = None
+        fake_out = D(fake, y)
+        loss = self.g_loss(fake_out)
+        return StepResult(loss, {"loss_g": loss.detach()})
+
+    def after_d_step(self, D: Any) -> None:
+        """Called after each D optimizer step (WGAN clips weights here)."""
+
+    def after_g_step(self, stats: dict) -> None:
+        """Called after each G optimizer step with the iteration's stats (BEGAN updates k_t here)."""
+
+    # ---- what subclasses define
+    def d_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake: DOutput) -> torch.Tensor:
+        raise NotImplementedError
+
+    def d_penalty(self, D: Any, real: torch.Tensor, fake: torch.Tensor,
+                  y: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """An extra term of the D loss (gradient penalties), or None."""
+        return None
+
+    def d_value(self, logits: torch.Tensor) -> torch.Tensor:
+        """Mean D output for the log: a probability for classic GANs, the raw critic otherwise."""
+        return torch.sigmoid(logits).mean() if self.probabilistic else logits.mean()
+
+    # ---- state that must survive a resume (e.g. BEGAN's k_t); tensors or JSON-able values
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def describe(self) -> dict:
+        return {"name": self.cfg.name, "params": dataclasses.asdict(self.params)}

@@ -1,0 +1,1 @@
+"""Training: the loop, optimizers, EMA, checkpoints and the run directory."""

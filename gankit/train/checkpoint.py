@@ -1,0 +1,239 @@
+"""Checkpoints: safetensors weights plus a JSON manifest, written atomically, loaded without pickle.
+
+A checkpoint ``step_0000500`` is two files in ``checkpoints/``:
+``step_0000500.safetensors`` (every tensor: weights, optimizer moments, RNG states) and
+``step_0000500.json`` (the manifest: format, step, the resolved config, the data's description,
+the non-tensor state, and the sha256 of the tensor file). The tensor file is written first and the
+manifest last, each to a temporary name then renamed, so a crash leaves at worst an orphan tensor
+file that no manifest names; the latest checkpoint is the newest manifest whose tensor file matches
+its hash. Loading reads JSON and safetensors only: it runs no code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from gankit.errors import GankitError
+
+FORMAT = "gankit-checkpoint/1"
+_NAME = re.compile(r"^step_(\d+)\.json$")
+
+
+# --------------------------------------------------------------------------- nested state <-> flat tensors
+
+
+def flatten_state(obj: Any, prefix: str, tensors: dict) -> Any:
+    """Replace every tensor in a nested dict/list by ``{"__tensor__": key}``, collecting tensors.
+
+    Dict keys keep their type (optimizer state is keyed by int), so dicts are stored as pairs.
+    """
+    if isinstance(obj, torch.Tensor):
+        key = prefix.rstrip(".")
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, flatten_state(v, f"{prefix}{k}.", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [flatten_state(v, f"{prefix}{i}.", tensors) for i, v in enumerate(obj)],
+                "tuple": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def unflatten_state(obj: Any, tensors: dict) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: unflatten_state(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            items = [unflatten_state(v, tensors) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+    return obj
+
+
+# --------------------------------------------------------------------------- atomic file writes
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def save_checkpoint(folder: Path, step: int, state: dict, manifest: dict, keep: int = 0) -> Path:
+    """Write checkpoint ``step`` of nested ``state`` (tensors and JSON values) into ``folder``.
+
+    ``manifest`` holds the JSON-only description (config, data, versions). Returns the manifest
+    path. With ``keep`` > 0, older checkpoints beyond the newest ``keep`` are removed afterwards.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"step_{step:07d}"
+    tensors: dict = {}
+    skeleton = flatten_state(state, "", tensors)
+    weights = folder / f"{stem}.safetensors"
+    tmp = weights.with_name(weights.name + ".tmp")
+    save_file(tensors, str(tmp))
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, weights)
+    record = dict(manifest)
+    record.update({"format": FORMAT, "step": step, "weights": weights.name,
+                   "sha256": sha256_file(weights), "state": skeleton})
+    path = folder / f"{stem}.json"
+    atomic_write_text(path, json.dumps(record, indent=1))
+    if keep > 0:
+        prune(folder, keep)
+    return path
+
+
+def prune(folder: Path, keep: int) -> None:
+    """Keep the newest ``keep`` checkpoints in ``folder``; remove older ones and stray temp files."""
+    manifests = list_checkpoints(folder)
+    for step, path in manifests[:-keep]:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".safetensors").unlink(missing_ok=True)
+    for tmp in folder.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, manifest path) for every manifest in ``folder``, oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = _NAME.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(folder: Path) -> Optional[Path]:
+    """The newest manifest in ``folder`` whose weights file is intact, or None."""
+    for _, path in reversed(list_checkpoints(folder)):
+        try:
+            read_manifest(path, verify=True)
+            return path
+        except GankitError:
+            continue
+    return None
+
+
+def resolve_checkpoint(path: Union[str, Path]) -> Path:
+    """A run directory, a ``checkpoints/`` folder, a manifest or a weights file -> manifest path."""
+    path = Path(path)
+    if path.is_dir():
+        for folder in (path / "checkpoints", path):
+            found = latest_checkpoint(folder)
+            if found:
+                return found
+        if list_checkpoints(path / "checkpoints") or list_checkpoints(path):
+            raise GankitError(f"{path} has checkpoints, but none is intact (each failed its sha256 check)")
+        raise GankitError(f"no checkpoint in {path}: expected {path / 'checkpoints'}/step_NNNNNNN.json; "
+                          f"train a run first with 'gankit train'")
+    if path.suffix == ".safetensors":
+        path = path.with_suffix(".json")
+    if not path.is_file():
+        raise GankitError(f"checkpoint not found: {path}")
+    return path
+
+
+def read_manifest(path: Path, verify: bool = True) -> dict:
+    """Read and check a manifest (and, with ``verify``, its weights' sha256)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GankitError(f"checkpoint {path} is unreadable or truncated ({exc.__class__.__name__}); "
+                          f"use an earlier checkpoint") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise GankitError(f"{path} is not a gankit checkpoint manifest (format {FORMAT!r} expected)")
+    for key in ("step", "weights", "sha256", "state", "config"):
+        if key not in record:
+            raise GankitError(f"checkpoint {path} lacks '{key}': it is truncated or was edited")
+    weights = path.with_name(Path(record["weights"]).name)
+    if verify:
+        if not weights.is_file():
+            raise GankitError(f"checkpoint {path} names {weights.name}, which is missing")
+        if sha256_file(weights) != record["sha256"]:
+            raise GankitError(f"checkpoint {weights} does not match the sha256 in {path.name}: it is "
+                              f"truncated or was modified; use an earlier checkpoint")
+    return record
+
+
+def load_checkpoint(path: Union[str, Path]) -> tuple[dict, dict]:
+    """(manifest, nested state with tensors) of a checkpoint; verifies its hash first."""
+    path = resolve_checkpoint(path)
+    record = read_manifest(path, verify=True)
+    weights = path.with_name(Path(record["weights"]).name)
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GankitError(f"checkpoint {weights} cannot be read: {exc}") from None
+    try:
+        state = unflatten_state(record["state"], tensors)
+    except (KeyError, TypeError) as exc:
+        raise GankitError(f"checkpoint {path} names tensor {exc} that its weights file lacks") from None
+    record["path"] = str(path)
+    return record, state
+
+
+def load_module_state(module: torch.nn.Module, state: dict, what: str, path: str) -> None:
+    """Strictly load ``state`` into ``module``; a mismatch says the checkpoint is another architecture."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or shapes:
+        detail = (f"missing {missing[:3]}" if missing else
+                  f"unexpected {extra[:3]}" if extra else
+                  f"shape of {shapes[0]} is {tuple(state[shapes[0]].shape)}, "
+                  f"the model wants {tuple(own[shapes[0]].shape)}")
+        raise GankitError(f"checkpoint {path} holds a {what} of another architecture ({detail})")
+    module.load_state_dict(state)

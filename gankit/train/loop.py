@@ -1,0 +1,271 @@
+"""The loss-agnostic training loop.
+
+Per iteration the loop runs the phases the objective declares (``D`` k times, then ``G``): it zeroes
+gradients, asks the objective for the phase's loss, backpropagates, steps that network's optimizer,
+and updates the EMA. It never branches on the GAN type. Around the iterations it logs, renders
+snapshots from a fixed latent batch, writes checkpoints atomically, and resumes exactly.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from gankit import __version__
+from gankit.config import Config
+from gankit.data import BatchSampler, load_dataset
+from gankit.errors import GankitError
+from gankit.nets import DataSpec, build_nets
+from gankit.objectives import build_objective
+from gankit.train import checkpoint as ckpt
+from gankit.train.ema import EMA
+from gankit.train.optim import build_optimizer
+from gankit.train.rundir import JsonlLog, RunDir
+from gankit.train.snapshots import render_step
+
+
+def data_spec(data: Any) -> DataSpec:
+    """Describe a dataset for networks, checkpoints and sampling without the data itself."""
+    return DataSpec(kind=data.kind, shape=list(data.shape), num_classes=data.num_classes,
+                    class_names=getattr(data, "class_names", None), name=data.name,
+                    source=str(getattr(data, "source", "")))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError("train.device=cuda but no CUDA device is available; use train.device=cpu")
+    return torch.device(name)
+
+
+def _grad_norm(params: list) -> float:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+
+
+class Trainer:
+    """Holds everything one training run needs; ``fit`` runs it to ``cfg.train.steps``."""
+
+    def __init__(self, cfg: Config, run: Optional[RunDir] = None, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.run = run
+        self.progress = progress
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = pick_device(t.device)
+        torch.manual_seed(t.seed)
+        self.data = load_dataset(cfg.data, "train")
+        self.spec = data_spec(self.data)
+        G, D = build_nets(cfg.model, self.spec)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.objective = build_objective(cfg.objective)
+        self.opt_g = build_optimizer(t.g_optim, self.G.parameters())
+        self.opt_d = build_optimizer(t.d_optim, self.D.parameters())
+        self.ema = EMA(self.G, t.ema, t.ema_start) if t.ema > 0 else None
+        self.sampler = BatchSampler(self.data, cfg.data.batch_size, seed=t.seed)
+        self.phases = self.objective.schedule()
+        self.batch_size = cfg.data.batch_size
+        self.g_params = list(self.G.parameters())
+        self.d_params = list(self.D.parameters())
+        # A fixed latent batch, from its own generator, so snapshots over time are comparable and
+        # drawing it does not move the training RNG.
+        n_fixed = t.n_show if self.spec.kind == "image" else 16 * t.n_show
+        self.z_fixed = self.G.sample_z(n_fixed, torch.Generator().manual_seed(t.seed + 7919))
+        self.step = 0
+        self._stop: Optional[str] = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        state = {
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "sampler": self.sampler.state_dict(), "objective": self.objective.state_dict(),
+            "rng": {"torch": torch.get_rng_state()},
+        }
+        if self.ema is not None:
+            state["G_ema"] = self.ema.shadow.state_dict()
+        if self.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict, path: str) -> None:
+        ckpt.load_module_state(self.G, state["G"], "generator", path)
+        ckpt.load_module_state(self.D, state["D"], "discriminator", path)
+        if self.ema is not None:
+            ckpt.load_module_state(self.ema.shadow, state.get("G_ema", state["G"]), "EMA generator", path)
+        try:
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        except (ValueError, KeyError) as exc:
+            raise GankitError(f"checkpoint {path} holds optimizer state of another setup: {exc}") from None
+        self.sampler.load_state_dict(state["sampler"])
+        self.objective.load_state_dict(state.get("objective", {}))
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+
+    def manifest(self) -> dict:
+        return {"config": self.cfg.to_dict(), "data": dict(self.spec), "gankit": __version__,
+                "torch": torch.__version__, "ema": self.ema is not None,
+                "objective": self.objective.describe(), "time": time.time()}
+
+    def save(self) -> Path:
+        assert self.run is not None
+        return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), self.manifest(),
+                                    keep=self.cfg.train.keep_checkpoints)
+
+    @property
+    def G_show(self) -> torch.nn.Module:
+        """The generator to sample from: the EMA copy when it is on."""
+        return self.ema.shadow if self.ema is not None else self.G
+
+    # ------------------------------------------------------------------ one iteration
+    def iteration(self, want_stats: bool) -> dict:
+        """One generator step and the discriminator steps before it; returns detached stats."""
+        G, D, obj = self.G, self.D, self.objective
+        stats: dict = {}
+        for phase in self.phases:
+            g_phase = phase.name == "G"
+            D.requires_grad_(not g_phase)  # no D weight gradients in G's step
+            for i in range(phase.repeat):
+                if g_phase and not obj.g_uses_real:
+                    real = None  # y stays: a conditional G step uses the last labels
+                else:
+                    real, y = self.sampler.next()
+                    if self.device.type != "cpu":
+                        real = real.to(self.device, non_blocking=True)
+                        y = y.to(self.device, non_blocking=True) if y is not None else None
+                z = G.sample_z(self.batch_size, device=self.device)
+                if g_phase:
+                    self.opt_g.zero_grad(set_to_none=True)
+                    result = obj.g_step(G, D, real, y, z)
+                else:
+                    self.opt_d.zero_grad(set_to_none=True)
+                    result = obj.d_step(G, D, real, y, z, last=i == phase.repeat - 1)
+                result.loss.backward()
+                if want_stats:
+                    key = "grad_norm_g" if g_phase else "grad_norm_d"
+                    stats[key] = _grad_norm(self.g_params if g_phase else self.d_params)
+                if g_phase:
+                    self.opt_g.step()
+                else:
+                    self.opt_d.step()
+                    obj.after_d_step(D)
+            stats.update(result.stats)
+        D.requires_grad_(True)
+        self.step += 1
+        if self.ema is not None:
+            self.ema.update(G, self.step)
+        obj.after_g_step(stats)
+        return stats
+
+    # ------------------------------------------------------------------ the run
+    def fit(self) -> dict:
+        """Train to ``cfg.train.steps``, logging, snapshotting and checkpointing on the way."""
+        from tqdm import tqdm
+
+        t = self.cfg.train
+        run = self.run
+        log = JsonlLog(run.log_file) if run else None
+        self._install_signals()
+        if run:
+            run.write_info(name=self.cfg.name, status="running", steps=t.steps, started=time.time(),
+                           gankit=__version__)
+            if self.step == 0:
+                self.snapshot()
+        bar = tqdm(total=t.steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
+                   unit="step", desc=self.cfg.name)
+        last: dict = {}
+        t_mark, step_mark, t_start = time.perf_counter(), self.step, time.perf_counter()
+        try:
+            while self.step < t.steps:
+                next_step = self.step + 1
+                log_now = next_step % t.log_every == 0 or next_step == t.steps
+                ckpt_now = run is not None and (next_step % t.checkpoint_every == 0 or next_step == t.steps)
+                stats = self.iteration(want_stats=log_now)
+                if log_now or ckpt_now:
+                    last = self._check_finite(stats, log)
+                if log_now:
+                    now = time.perf_counter()
+                    rate = (self.step - step_mark) * self.cfg.data.batch_size / max(now - t_mark, 1e-9)
+                    t_mark, step_mark = now, self.step
+                    record = {"type": "train", "step": self.step, "time": round(now - t_start, 3),
+                              "epoch": self.sampler.epoch, **last, "img_per_s": round(rate, 1)}
+                    if log:
+                        log.write(record)
+                    bar.set_postfix(loss_d=f"{last.get('loss_d', float('nan')):.3f}",
+                                    loss_g=f"{last.get('loss_g', float('nan')):.3f}",
+                                    img_s=f"{rate:.0f}", refresh=False)
+                bar.update(1)
+                if run is not None and (self.step % t.sample_every == 0 or self.step == t.steps):
+                    self.snapshot()
+                if ckpt_now:
+                    self.save()
+                    if self.step < t.steps:
+                        self._report()
+                if self._stop:
+                    if run is not None and not ckpt_now:
+                        self.save()
+                    raise KeyboardInterrupt(self._stop)
+        except KeyboardInterrupt:
+            bar.close()
+            if run is not None:
+                run.write_info(status=f"stopped at step {self.step}")
+                self._report()
+            if log:
+                log.close()
+            raise
+        bar.close()
+        if run is not None:
+            run.write_info(status="finished", finished=time.time(), step=self.step)
+            self._report()
+        if log:
+            log.close()
+        return last
+
+    def _check_finite(self, stats: dict, log: Optional[JsonlLog]) -> dict:
+        values = {k: float(v) for k, v in stats.items()}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            where = ""
+            if self.run is not None:
+                latest = ckpt.latest_checkpoint(self.run.checkpoints)
+                where = f"; the last good checkpoint is {latest}" if latest else ""
+                msg = f"training diverged at step {self.step}: {', '.join(bad)} is not finite"
+                if log:
+                    log.write({"type": "warning", "step": self.step, "message": msg})
+                self.run.write_info(status=f"diverged at step {self.step}")
+            raise GankitError(f"training diverged at step {self.step}: {', '.join(bad)} became "
+                              f"{values[bad[0]]}{where}. Try a lower learning rate "
+                              f"(train.g_optim.lr, train.d_optim.lr) or another objective")
+        return {k: round(v, 6) for k, v in values.items()}
+
+    def snapshot(self) -> None:
+        if self.run is None:
+            return
+        render_step(self, self.run.samples / f"step_{self.step:07d}.png")
+
+    def _report(self) -> None:
+        from gankit.report import build_report
+
+        build_report(self.run.path)
+
+    def _install_signals(self) -> None:
+        """First Ctrl-C / SIGTERM: finish the iteration, checkpoint, stop. A second one: stop now."""
+        try:
+            def handler(signum: int, frame: Any) -> None:
+                if self._stop:
+                    raise KeyboardInterrupt
+                self._stop = f"stopped by signal {signum} at step {self.step}"
+            signal.signal(signal.SIGINT, handler)
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread
+            pass

@@ -1,0 +1,149 @@
+"""The run directory: layout, the JSONL log, and the guard against mixing two runs in one folder.
+
+Layout::
+
+    config.yaml        the resolved configuration
+    run.json           name, status, steps, times
+    log.jsonl          one JSON record per logged step (type: train | eval | warning | event)
+    checkpoints/       step_NNNNNNN.safetensors + step_NNNNNNN.json
+    samples/           step_NNNNNNN.png snapshots from a fixed latent batch
+    report.html        the static report
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from gankit.config import Config, diff_configs, from_dict
+from gankit.errors import GankitError
+from gankit.train.checkpoint import atomic_write_text
+
+import yaml
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+        self.samples = self.path / "samples"
+        self.config_file = self.path / "config.yaml"
+        self.log_file = self.path / "log.jsonl"
+        self.info_file = self.path / "run.json"
+
+    # ---- creating and checking
+    def check_new(self, cfg: Config) -> None:
+        """Refuse a folder that holds another run (or any other files); writes nothing."""
+        if self.path.exists() and not self.path.is_dir():
+            raise GankitError(f"--out {self.path} is a file, not a folder")
+        if self.config_file.exists():
+            old = self.read_config_dict()
+            changed = diff_configs(old, cfg.to_dict())
+            if changed:
+                raise GankitError(f"{self.path} holds a different run (its config differs at "
+                                  f"{', '.join(changed[:3])}); choose another --out folder")
+            raise GankitError(f"{self.path} already holds this run; continue it with "
+                              f"'gankit train --resume {self.path}', or choose another --out")
+        if self.path.is_dir() and any(self.path.iterdir()):
+            raise GankitError(f"--out {self.path} is not empty and is not a gankit run; "
+                              f"choose a new or empty folder")
+
+    def create(self, cfg: Config) -> None:
+        """Lay out a new run folder and write its resolved config."""
+        self.check_new(cfg)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.samples.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config_file, cfg.to_yaml())
+
+    def read_config_dict(self) -> dict:
+        try:
+            data = yaml.safe_load(self.config_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise GankitError(f"{self.config_file} is unreadable: {exc}") from None
+        if not isinstance(data, dict):
+            raise GankitError(f"{self.config_file} does not hold a configuration")
+        return data
+
+    def read_config(self) -> Config:
+        if not self.config_file.is_file():
+            raise GankitError(f"{self.path} is not a gankit run: it has no config.yaml")
+        return from_dict(self.read_config_dict()).validate()
+
+    # ---- log
+    def truncate_log(self, step: int) -> None:
+        """Drop log records after ``step`` (and a half-written last line) before resuming there."""
+        if not self.log_file.exists():
+            return
+        kept = []
+        for line in self.log_file.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("step", 0) <= step:
+                kept.append(line)
+        atomic_write_text(self.log_file, "".join(k + "\n" for k in kept))
+
+    def read_log(self) -> list[dict]:
+        if not self.log_file.exists():
+            return []
+        out = []
+        for line in self.log_file.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def write_info(self, **info: Any) -> None:
+        old = {}
+        if self.info_file.exists():
+            try:
+                old = json.loads(self.info_file.read_text())
+            except (OSError, json.JSONDecodeError):
+                old = {}
+        old.update(info)
+        atomic_write_text(self.info_file, json.dumps(old, indent=1))
+
+    def remove_samples_after(self, step: int) -> None:
+        for p in self.samples.glob("step_*.png"):
+            try:
+                if int(p.stem.split("_")[1]) > step:
+                    p.unlink()
+            except (ValueError, IndexError):
+                continue
+
+
+class JsonlLog:
+    """Appends one JSON line per record and flushes it, so a crash loses at most one line."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "a", buffering=1)
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def default_out(name: str, root: Optional[str] = None) -> Path:
+    import time
+
+    root_dir = Path(root or os.environ.get("GANKIT_RUNS", "runs"))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root_dir / f"{name}-{stamp}"
+    i = 1
+    while path.exists():
+        path = root_dir / f"{name}-{stamp}-{i}"
+        i += 1
+    return path

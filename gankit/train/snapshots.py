@@ -1,0 +1,55 @@
+"""Render what the generator does at one step, from the fixed latent batch, as one PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.report import render_snapshot
+
+
+@torch.no_grad()
+def render_step(trainer: Any, path: Path) -> None:
+    """Images: a grid. 2D data: samples over data with D's output as a contour. 1D: densities and D(x)."""
+    G, D, data, obj = trainer.G_show, trainer.D, trainer.data, trainer.objective
+    was_g, was_d = G.training, D.training
+    G.eval()
+    D.eval()
+    try:
+        fake = G(trainer.z_fixed.to(trainer.device)).cpu()
+        kind = trainer.spec.kind
+        if kind == "image":
+            render_snapshot(path, kind="image", step=trainer.step, fake=data.from_model(fake).numpy())
+            return
+        dim = trainer.spec.shape[0]
+        label = "D(x)" if obj.probabilistic else "critic D(x)"
+
+        def d_fn(points: np.ndarray) -> np.ndarray:
+            logits = D(torch.as_tensor(points, dtype=torch.float32, device=trainer.device)).logits
+            values = torch.sigmoid(logits) if obj.probabilistic else logits
+            return values.cpu().numpy()
+
+        real = _real_points(data, len(fake))
+        if dim == 1:
+            pdf = getattr(data, "log_prob", None)
+            pdf_fn = (lambda xs: pdf(torch.as_tensor(xs, dtype=torch.float32)).exp().numpy()) if pdf else None
+            render_snapshot(path, kind="1d", step=trainer.step, fake=fake.numpy(), real=real,
+                            d_fn=d_fn, pdf_fn=pdf_fn, d_label=label)
+        elif dim == 2:
+            render_snapshot(path, kind="2d", step=trainer.step, fake=fake.numpy(), real=real,
+                            d_fn=d_fn, d_label=label)
+        # Vectors of other sizes have no picture; the log still records the losses.
+    finally:
+        G.train(was_g)
+        D.train(was_d)
+
+
+def _real_points(data: Any, n: int) -> np.ndarray:
+    """A fixed sample of the data for the picture (its own RNG: training is not disturbed)."""
+    gen = torch.Generator().manual_seed(12345)
+    if hasattr(data, "sample"):
+        return data.sample(n, gen).numpy()
+    idx = torch.randperm(len(data), generator=gen)[:n]
+    return data.to_model(data.x[idx]).numpy()
