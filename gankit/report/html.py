@@ -1,0 +1,282 @@
+"""The static, self-contained ``report.html`` of a run directory.
+
+Everything the page shows is embedded (images as base64 PNG data URIs), so the file opens from disk,
+keeps working when moved, and needs no JavaScript or network. Every input may be missing or partial
+(after 0 steps, or a crash): the page then says what it lacks instead of failing.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from gankit.report._io import PathLike, figure_png, write_bytes_atomic
+from gankit.report.plots import as_number, loss_figure, metric_figure, records_of_type
+
+MAX_STRIP = 24  # snapshots shown over time; more are thinned evenly, keeping the first and last
+SNAPSHOT_RE = re.compile(r"^step_(\d+)\.png$")
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
+       padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.sub { color: #666; margin-top: 0; }
+table.summary { border-collapse: collapse; }
+table.summary th, table.summary td { text-align: left; padding: 0.2em 1.2em 0.2em 0; vertical-align: top; }
+table.summary th { color: #555; font-weight: 600; }
+td.num { font-variant-numeric: tabular-nums; }
+.warnings { background: #fff4e5; border-left: 4px solid #f08c00; padding: 0.5em 1em; }
+.warnings li { margin: 0.2em 0; }
+.missing { color: #888; font-style: italic; }
+img { max-width: 100%; }
+img.final { max-width: 100%; border: 1px solid #ddd; }
+.strip { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 0.8em; }
+.strip figure { margin: 0; text-align: center; }
+.strip img { width: 100%; border: 1px solid #eee; }
+.strip figcaption { font-size: 0.85em; color: #555; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; font-size: 0.85em; }
+details summary { cursor: pointer; color: #555; }
+"""
+
+
+def build_report(run_dir: PathLike) -> Path:
+    """Write ``run_dir/report.html`` (atomically) from what the run directory holds, and return its path.
+
+    Reads (each optional): ``run.json``, ``log.jsonl`` (unparseable lines are skipped), ``config.yaml``
+    and ``samples/step_NNNNNNN.png``. The page: a summary table, warnings, loss and metric curves, the
+    final snapshot, up to ~24 snapshots over time, events, and the config verbatim.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} is not a folder: there is no run to report on")
+    info = _read_json(run_dir / "run.json")
+    records = read_log(run_dir / "log.jsonl")
+    config_text = _read_text(run_dir / "config.yaml")
+    snapshots = list_snapshots(run_dir / "samples")
+    name = str(info.get("name") or _config_name(config_text) or run_dir.name)
+
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+             f"<title>{_e(name)}: gankit report</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+             f"<h1>{_e(name)}</h1>\n<p class=\"sub\">gankit run report for <code>{_e(str(run_dir))}</code>, "
+             f"built {_e(_dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S'))}</p>\n"]
+    parts.append(_summary_html(info, records, snapshots))
+    parts.append(_messages_html(records, "warning", "Warnings", "warnings"))
+    parts.append(_figure_section("Training curves", loss_figure(records), "no training records in log.jsonl yet"))
+    metrics = metric_figure(records)
+    if metrics is not None:
+        parts.append(_figure_section("Metrics", metrics, ""))
+    parts.append(_snapshots_html(snapshots))
+    parts.append(_events_html(records))
+    parts.append("<h2>Configuration</h2>\n")
+    if config_text is None:
+        parts.append("<p class=\"missing\">no config.yaml</p>\n")
+    else:
+        parts.append(f"<pre>{_e(config_text)}</pre>\n")
+    parts.append("</body>\n</html>\n")
+    return write_bytes_atomic(run_dir / "report.html", "".join(parts).encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- reading the run
+
+
+def read_log(path: Path) -> list[dict]:
+    """The JSON object records of a JSONL log; unparseable lines (a crash's half line) are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of ``step_NNNNNNN.png`` files, by step."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = SNAPSHOT_RE.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def pick_evenly(n: int, k: int = MAX_STRIP) -> list[int]:
+    """Up to ``k`` indices into ``range(n)``, evenly spaced, always including the first and the last."""
+    if n <= k:
+        return list(range(n))
+    return sorted(set(np.round(np.linspace(0, n - 1, k)).astype(int).tolist()))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_text(path: Path) -> Optional[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _config_name(config_text: Optional[str]) -> Optional[str]:
+    if not config_text:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(config_text)
+    except yaml.YAMLError:
+        return None
+    return str(data["name"]) if isinstance(data, dict) and data.get("name") else None
+
+
+# --------------------------------------------------------------------------- page parts
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _fmt_time(v: Any) -> str:
+    x = as_number(v)
+    if x is None:
+        return str(v)
+    try:
+        return _dt.datetime.fromtimestamp(x).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return str(v)
+
+
+def _fmt_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _fmt_num(v: Any) -> str:
+    x = as_number(v)
+    if x is None:
+        return str(v)
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    if x == int(x) and abs(x) < 1e12:
+        return f"{int(x):,}"
+    return f"{x:.4g}"
+
+
+def _summary_html(info: dict, records: list[dict], snapshots: list) -> str:
+    train = records_of_type(records, "train")
+    evals = records_of_type(records, "eval")
+    last = train[-1] if train else {}
+    rows: list[tuple[str, str]] = []
+    rows.append(("status", str(info.get("status", "unknown (no run.json)"))))
+    if info.get("preset"):
+        rows.append(("preset", str(info["preset"])))
+    # The latest of what run.json, the log and the snapshots say (run.json lags during training).
+    known = [as_number(v) for v in (info.get("step"), last.get("step"), snapshots[-1][0] if snapshots else None)]
+    known = [v for v in known if v is not None and v == v]
+    step = max(known) if known else None
+    target = info.get("steps")
+    if step is not None or target is not None:
+        done = _fmt_num(step) if step is not None else "?"
+        rows.append(("steps", done + (f" / {_fmt_num(target)}" if target is not None else "")))
+    for key in ("loss_d", "loss_g", "d_real", "d_fake"):
+        if key in last:
+            rows.append((f"last {key}", _fmt_num(last[key])))
+    if "img_per_s" in last:
+        rows.append(("last images/s", _fmt_num(round(float(as_number(last["img_per_s"]) or 0)))))
+    if as_number(last.get("time")) is not None:
+        rows.append(("training time (last log)", _fmt_duration(float(last["time"]))))
+    for key, label in (("started", "started"), ("finished", "finished")):
+        if info.get(key) is not None:
+            rows.append((label, _fmt_time(info[key])))
+    if evals:
+        for k, v in evals[-1].items():
+            if k not in ("type", "step", "time") and as_number(v) is not None:
+                rows.append((f"{k} (step {_fmt_num(evals[-1]['step'])})", _fmt_num(v)))
+    body = "".join(f"<tr><th>{_e(k)}</th><td class=\"num\">{_e(v)}</td></tr>\n" for k, v in rows)
+    return f"<h2>Summary</h2>\n<table class=\"summary\">\n{body}</table>\n"
+
+
+def _messages_html(records: list[dict], kind: str, heading: str, css: str) -> str:
+    items = [r for r in records if r.get("type") == kind]
+    if not items:
+        return ""
+    lis = "".join(f"<li><b>step {_e(_fmt_num(r.get('step', '?')))}</b>: {_e(r.get('message', ''))}</li>\n"
+                  for r in items)
+    return f"<h2>{_e(heading)}</h2>\n<div class=\"{css}\"><ul>\n{lis}</ul></div>\n"
+
+
+def _events_html(records: list[dict]) -> str:
+    items = [r for r in records if r.get("type") == "event"]
+    if not items:
+        return ""
+    lis = "".join(f"<li>step {_e(_fmt_num(r.get('step', '?')))}: {_e(r.get('message', ''))}</li>\n"
+                  for r in items)
+    return (f"<h2>Events</h2>\n<details><summary>{len(items)} event(s)</summary>\n<ul>\n{lis}</ul>\n"
+            f"</details>\n")
+
+
+def _figure_section(heading: str, fig: Any, missing: str) -> str:
+    if fig is None:
+        return f"<h2>{_e(heading)}</h2>\n<p class=\"missing\">{_e(missing)}</p>\n"
+    return (f"<h2>{_e(heading)}</h2>\n<img src=\"{_data_uri(figure_png(fig))}\" "
+            f"alt=\"{_e(heading)}\">\n")
+
+
+def _snapshots_html(snapshots: list[tuple[int, Path]]) -> str:
+    if not snapshots:
+        return "<h2>Samples</h2>\n<p class=\"missing\">no snapshots in samples/ yet</p>\n"
+    uris: dict[int, str] = {}
+
+    def uri(i: int) -> Optional[str]:
+        if i not in uris:
+            try:
+                uris[i] = _data_uri(snapshots[i][1].read_bytes())
+            except OSError:  # removed while we read (a resume prunes samples): leave it out
+                uris[i] = ""
+        return uris[i] or None
+
+    final_step = snapshots[-1][0]
+    parts = [f"<h2>Samples at step {final_step}</h2>\n"]
+    final = uri(len(snapshots) - 1)
+    parts.append(f"<img class=\"final\" src=\"{final}\" alt=\"samples at step {final_step}\">\n" if final
+                 else "<p class=\"missing\">the last snapshot could not be read</p>\n")
+    picked = pick_evenly(len(snapshots))
+    shown = f"{len(picked)} of {len(snapshots)}" if len(picked) < len(snapshots) else f"{len(snapshots)}"
+    parts.append(f"<h2>Samples over time</h2>\n<p class=\"sub\">{shown} snapshots, from the same latent "
+                 f"batch</p>\n<div class=\"strip\">\n")
+    for i in picked:
+        step, _ = snapshots[i]
+        src = uri(i)
+        if src:
+            parts.append(f"<figure><img src=\"{src}\" alt=\"step {step}\">"
+                         f"<figcaption>step {step}</figcaption></figure>\n")
+    parts.append("</div>\n")
+    return "".join(parts)
