@@ -37,8 +37,8 @@ def train(config: Union[str, Path, dict, Config] = "digits", overrides: Optional
 
     Returns the run's path, final step and last logged statistics.
     """
-    from gankit.train.loop import Trainer
-    from gankit.train.rundir import RunDir, default_out
+    from gankit.training.loop import Trainer
+    from gankit.training.rundir import RunDir, default_out
 
     overrides = list(overrides or [])
     if steps is not None:
@@ -59,9 +59,9 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
 
     ``steps`` raises (or lowers) the run's total number of generator steps.
     """
-    from gankit.train import checkpoint as ckpt
-    from gankit.train.loop import Trainer
-    from gankit.train.rundir import RunDir
+    from gankit.training import checkpoint as ckpt
+    from gankit.training.loop import Trainer
+    from gankit.training.rundir import RunDir
 
     run = RunDir(Path(path))
     if not run.path.is_dir():
@@ -79,7 +79,7 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
     if state is not None:
         trainer.load_state_dict(state, str(latest))
         trainer.step = manifest["step"]
-    from gankit.train.checkpoint import atomic_write_text
+    from gankit.training.checkpoint import atomic_write_text
 
     atomic_write_text(run.config_file, cfg.to_yaml())
     run.truncate_log(trainer.step)

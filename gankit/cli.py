@@ -40,7 +40,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    # Overrides may come after options (`train ring --steps 5 train.seed=1`): argparse leaves those
+    # as unknown arguments, which are taken as overrides when they look like key=value.
+    args, extra = parser.parse_known_args(argv)
+    bad = [a for a in extra if a.startswith("-") or "=" not in a or args.command != "train"]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    if extra:
+        args.overrides = list(args.overrides or []) + extra
     try:
         return _run(args, parser)
     except GankitError as exc:
@@ -79,6 +86,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"report: {result.report}")
         return 0
     if args.command == "sample":
+        if not args.out.endswith((".png", ".npz")):
+            raise GankitError(f"--out {args.out}: the file must end in .png (a picture) or .npz (arrays)")
         model = gankit.load(args.source)
         out = model.save_samples(args.out, args.n, args.seed)
         print(f"wrote {args.n} samples from step {model.step}{' (EMA)' if model.uses_ema else ''} to {out}")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gankit.errors import GankitError
-from gankit.train import checkpoint as ckpt
+from gankit.training import checkpoint as ckpt
 
 
 def _state():

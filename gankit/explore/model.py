@@ -10,7 +10,7 @@ import torch
 from gankit.config import from_dict
 from gankit.errors import GankitError
 from gankit.nets import DataSpec, build_nets
-from gankit.train.checkpoint import load_checkpoint, load_module_state
+from gankit.training.checkpoint import load_checkpoint, load_module_state
 
 
 class LoadedGAN:

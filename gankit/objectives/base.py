@@ -18,10 +18,18 @@ from gankit.nets.output import DOutput
 
 @dataclass
 class Phase:
-    """One kind of optimizer step: ``"D"`` or ``"G"``, repeated ``repeat`` times per iteration."""
+    """One kind of optimizer step, run ``repeat`` times per iteration, on iterations where
+    ``step % every == 0`` (lazy regularization). ``name`` picks the objective's method
+    (``D`` -> ``d_step``, ``G`` -> ``g_step``, ``Dreg`` -> ``dreg_step``); ``net`` picks the
+    optimizer that steps (``"D"`` or ``"G"``)."""
 
     name: str
     repeat: int = 1
+    every: int = 1
+
+    @property
+    def net(self) -> str:
+        return "G" if self.name.startswith("G") else "D"
 
 
 @dataclass
@@ -85,6 +93,11 @@ class Objective:
         fake_out = D(fake, y)
         loss = self.g_loss(fake_out)
         return StepResult(loss, {"loss_g": loss.detach()})
+
+    def dreg_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
+                  z: torch.Tensor, last: bool) -> StepResult:
+        """A separate, possibly lazy, discriminator regularization step (R1/R2 every k steps)."""
+        raise NotImplementedError(f"{type(self).__name__} declares a Dreg phase but no dreg_step")
 
     def after_d_step(self, D: Any) -> None:
         """Called after each D optimizer step (WGAN clips weights here)."""

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from gankit.config import Config, diff_configs, from_dict
 from gankit.errors import GankitError
-from gankit.train.checkpoint import atomic_write_text
+from gankit.training.checkpoint import atomic_write_text
 
 import yaml
 

@@ -21,11 +21,12 @@ from gankit.data import BatchSampler, load_dataset
 from gankit.errors import GankitError
 from gankit.nets import DataSpec, build_nets
 from gankit.objectives import build_objective
-from gankit.train import checkpoint as ckpt
-from gankit.train.ema import EMA
-from gankit.train.optim import build_optimizer
-from gankit.train.rundir import JsonlLog, RunDir
-from gankit.train.snapshots import render_step
+from gankit.training import checkpoint as ckpt
+from gankit.training.ema import EMA
+from gankit.training.monitor import Monitor, mean_pairwise_distance
+from gankit.training.optim import build_optimizer
+from gankit.training.rundir import JsonlLog, RunDir
+from gankit.training.snapshots import render_step
 
 
 def data_spec(data: Any) -> DataSpec:
@@ -72,6 +73,7 @@ class Trainer:
         self.ema = EMA(self.G, t.ema, t.ema_start) if t.ema > 0 else None
         self.sampler = BatchSampler(self.data, cfg.data.batch_size, seed=t.seed)
         self.phases = self.objective.schedule()
+        self._methods = {p.name: getattr(self.objective, f"{p.name.lower()}_step") for p in self.phases}
         self.batch_size = cfg.data.batch_size
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
@@ -79,6 +81,8 @@ class Trainer:
         # drawing it does not move the training RNG.
         n_fixed = t.n_show if self.spec.kind == "image" else 16 * t.n_show
         self.z_fixed = self.G.sample_z(n_fixed, torch.Generator().manual_seed(t.seed + 7919))
+        self.monitor = Monitor(probabilistic=self.objective.probabilistic)
+        self._real_spread: Optional[float] = None
         self.step = 0
         self._stop: Optional[str] = None
 
@@ -132,9 +136,14 @@ class Trainer:
         """One generator step and the discriminator steps before it; returns detached stats."""
         G, D, obj = self.G, self.D, self.objective
         stats: dict = {}
+        y = None
         for phase in self.phases:
-            g_phase = phase.name == "G"
+            if phase.every > 1 and (self.step + 1) % phase.every:
+                continue
+            g_phase = phase.net == "G"
             D.requires_grad_(not g_phase)  # no D weight gradients in G's step
+            opt, params = (self.opt_g, self.g_params) if g_phase else (self.opt_d, self.d_params)
+            run_phase = self._methods[phase.name]
             for i in range(phase.repeat):
                 if g_phase and not obj.g_uses_real:
                     real = None  # y stays: a conditional G step uses the last labels
@@ -144,20 +153,16 @@ class Trainer:
                         real = real.to(self.device, non_blocking=True)
                         y = y.to(self.device, non_blocking=True) if y is not None else None
                 z = G.sample_z(self.batch_size, device=self.device)
+                opt.zero_grad(set_to_none=True)
                 if g_phase:
-                    self.opt_g.zero_grad(set_to_none=True)
-                    result = obj.g_step(G, D, real, y, z)
+                    result = run_phase(G, D, real, y, z)
                 else:
-                    self.opt_d.zero_grad(set_to_none=True)
-                    result = obj.d_step(G, D, real, y, z, last=i == phase.repeat - 1)
+                    result = run_phase(G, D, real, y, z, last=i == phase.repeat - 1)
                 result.loss.backward()
                 if want_stats:
-                    key = "grad_norm_g" if g_phase else "grad_norm_d"
-                    stats[key] = _grad_norm(self.g_params if g_phase else self.d_params)
-                if g_phase:
-                    self.opt_g.step()
-                else:
-                    self.opt_d.step()
+                    stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
+                opt.step()
+                if not g_phase:
                     obj.after_d_step(D)
             stats.update(result.stats)
         D.requires_grad_(True)
@@ -197,13 +202,23 @@ class Trainer:
                     now = time.perf_counter()
                     rate = (self.step - step_mark) * self.cfg.data.batch_size / max(now - t_mark, 1e-9)
                     t_mark, step_mark = now, self.step
+                    diversity = self.diversity()
                     record = {"type": "train", "step": self.step, "time": round(now - t_start, 3),
-                              "epoch": self.sampler.epoch, **last, "img_per_s": round(rate, 1)}
+                              "epoch": self.sampler.epoch, **last, "diversity": round(diversity, 4),
+                              "img_per_s": round(rate, 1)}
                     if log:
                         log.write(record)
-                    bar.set_postfix(loss_d=f"{last.get('loss_d', float('nan')):.3f}",
-                                    loss_g=f"{last.get('loss_g', float('nan')):.3f}",
-                                    img_s=f"{rate:.0f}", refresh=False)
+                    for alert in self.monitor.update(last, diversity):
+                        if log:
+                            log.write({"type": "warning", "step": self.step, "key": alert.key,
+                                       "message": alert.message})
+                        if self.progress:
+                            tqdm.write(f"warning at step {self.step}: {alert.message}")
+                    postfix = {"loss_d": f"{last.get('loss_d', float('nan')):.3f}",
+                               "loss_g": f"{last.get('loss_g', float('nan')):.3f}", "img_s": f"{rate:.0f}"}
+                    if self.monitor.active:
+                        postfix["warn"] = ",".join(self.monitor.active)
+                    bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
                 if run is not None and (self.step % t.sample_every == 0 or self.step == t.steps):
                     self.snapshot()
@@ -247,6 +262,24 @@ class Trainer:
                               f"{values[bad[0]]}{where}. Try a lower learning rate "
                               f"(train.g_optim.lr, train.d_optim.lr) or another objective")
         return {k: round(v, 6) for k, v in values.items()}
+
+    @torch.no_grad()
+    def diversity(self, n: int = 64) -> float:
+        """Spread of G's samples on the fixed latents over the spread of real data (1 = as diverse)."""
+        if self._real_spread is None:
+            gen = torch.Generator().manual_seed(4242)
+            if hasattr(self.data, "sample"):
+                real = self.data.sample(n, gen)
+            else:
+                idx = torch.randperm(len(self.data), generator=gen)[:n]
+                real = self.data.to_model(self.data.x[idx])
+            self._real_spread = max(mean_pairwise_distance(real), 1e-12)
+        G = self.G_show
+        was = G.training
+        G.eval()
+        fake = G(self.z_fixed[:n].to(self.device)).cpu()
+        G.train(was)
+        return mean_pairwise_distance(fake) / self._real_spread
 
     def snapshot(self) -> None:
         if self.run is None:

@@ -1,0 +1,30 @@
+"""Small shared pieces for the tests."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tiny, fast settings per data kind.
+TINY_DIGITS = ["model.g_width=8", "model.d_width=8", "model.z_dim=8", "data.batch_size=32",
+               "train.threads=1", "train.log_every=5", "train.sample_every=10"]
+TINY_RING = ["model.g_width=16", "model.d_width=16", "model.g_layers=2", "model.d_layers=2",
+             "data.batch_size=64", "train.threads=1", "train.log_every=5", "train.sample_every=10"]
+
+
+def gankit(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI in a subprocess (as a user would)."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gankit.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=ROOT)
+
+
+def final_tensors(run_dir: Path) -> dict:
+    """All tensors of the newest checkpoint of a run."""
+    ckpts = sorted((run_dir / "checkpoints").glob("step_*.safetensors"))
+    return load_file(str(ckpts[-1]))
