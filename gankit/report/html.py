@@ -71,7 +71,7 @@ def build_report(run_dir: PathLike) -> Path:
     metrics = metric_figure(records)
     if metrics is not None:
         parts.append(_figure_section("Metrics", metrics, ""))
-    parts.append(_snapshots_html(snapshots))
+    parts.append(_snapshots_html(snapshots, run_dir / "samples" / "real.png"))
     parts.append(_events_html(records))
     parts.append("<h2>Configuration</h2>\n")
     if config_text is None:
@@ -250,7 +250,7 @@ def _figure_section(heading: str, fig: Any, missing: str) -> str:
             f"alt=\"{_e(heading)}\">\n")
 
 
-def _snapshots_html(snapshots: list[tuple[int, Path]]) -> str:
+def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = None) -> str:
     if not snapshots:
         return "<h2>Samples</h2>\n<p class=\"missing\">no snapshots in samples/ yet</p>\n"
     uris: dict[int, str] = {}
@@ -266,8 +266,14 @@ def _snapshots_html(snapshots: list[tuple[int, Path]]) -> str:
     final_step = snapshots[-1][0]
     parts = [f"<h2>Samples at step {final_step}</h2>\n"]
     final = uri(len(snapshots) - 1)
-    parts.append(f"<img class=\"final\" src=\"{final}\" alt=\"samples at step {final_step}\">\n" if final
-                 else "<p class=\"missing\">the last snapshot could not be read</p>\n")
+    final_html = (f"<img class=\"final\" src=\"{final}\" alt=\"samples at step {final_step}\">" if final
+                  else "<p class=\"missing\">the last snapshot could not be read</p>")
+    if real is not None and real.is_file():
+        # Side by side with real data, so a reader can judge the samples.
+        final_html = (f"<div class=\"strip\"><figure>{final_html}<figcaption>generated</figcaption></figure>"
+                      f"<figure><img class=\"final\" src=\"{_data_uri(real.read_bytes())}\" alt=\"real data\">"
+                      f"<figcaption>real data</figcaption></figure></div>")
+    parts.append(final_html + "\n")
     picked = pick_evenly(len(snapshots))
     shown = f"{len(picked)} of {len(snapshots)}" if len(picked) < len(snapshots) else f"{len(snapshots)}"
     parts.append(f"<h2>Samples over time</h2>\n<p class=\"sub\">{shown} snapshots, from the same latent "

@@ -26,7 +26,7 @@ from gankit.training.ema import EMA
 from gankit.training.monitor import Monitor, mean_pairwise_distance
 from gankit.training.optim import build_optimizer
 from gankit.training.rundir import JsonlLog, RunDir
-from gankit.training.snapshots import render_step
+from gankit.training.snapshots import render_real, render_step
 
 
 def data_spec(data: Any) -> DataSpec:
@@ -186,6 +186,7 @@ class Trainer:
                            gankit=__version__)
             if self.step == 0:
                 self.snapshot()
+                render_real(self, run.samples / "real.png")
         bar = tqdm(total=t.steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    unit="step", desc=self.cfg.name)
         last: dict = {}

@@ -46,6 +46,16 @@ def render_step(trainer: Any, path: Path) -> None:
         D.train(was_d)
 
 
+def render_real(trainer: Any, path: Path) -> None:
+    """A grid of real images (once per run), shown beside the samples in the report."""
+    if trainer.spec.kind != "image":
+        return
+    data = trainer.data
+    gen = torch.Generator().manual_seed(12345)
+    idx = torch.randperm(len(data), generator=gen)[: trainer.cfg.train.n_show]
+    render_snapshot(path, kind="image", step=0, fake=data.x[idx].numpy())
+
+
 def _real_points(data: Any, n: int) -> np.ndarray:
     """A fixed sample of the data for the picture (its own RNG: training is not disturbed)."""
     gen = torch.Generator().manual_seed(12345)
