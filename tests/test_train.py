@@ -43,8 +43,9 @@ def test_run_directory_contents(tmp_path):
                           out=out, steps=20, progress=False)
     assert result.step == 20
     assert (out / "config.yaml").is_file() and (out / "report.html").is_file()
-    assert sorted(p.name for p in (out / "samples").glob("*.png")) == [
+    assert sorted(p.name for p in (out / "samples").glob("step_*.png")) == [
         "step_0000000.png", "step_0000010.png", "step_0000020.png"]
+    assert (out / "samples" / "real.png").is_file()
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     train = [r for r in records if r["type"] == "train"]
     assert [r["step"] for r in train] == [5, 10, 15, 20]
