@@ -200,12 +200,15 @@ def _draw_1d(fig, fake, real, d_fn, pdf_fn, d_label, title) -> None:
         weight = 1.0 / (np.isfinite(f).sum() * (x1 - x0) / bins)
         ax.hist(f[inside], bins=bins, range=(x0, x1), weights=np.full(int(inside.sum()), weight),
                 color=GEN_COLOR, alpha=0.18, label="G(z) histogram")
+    p_data = None
     if pdf_fn is not None:
-        handles += ax.plot(xs, _eval_fn(pdf_fn, xs[:, None]), ":", color="black", lw=1.8, label="data density")
+        p_data = _eval_fn(pdf_fn, xs[:, None])
+        handles += ax.plot(xs, p_data, ":", color="black", lw=1.8, label="data density")
     elif real is not None:
         handles += ax.plot(xs, gaussian_kde_1d(real[:, 0], xs), ":", color="black", lw=1.8,
                            label="data (KDE)")
-    handles += ax.plot(xs, gaussian_kde_1d(f, xs), "-", color=GEN_COLOR, lw=1.6, label="G(z) (KDE)")
+    p_g = gaussian_kde_1d(f, xs)
+    handles += ax.plot(xs, p_g, "-", color=GEN_COLOR, lw=1.6, label="G(z) (KDE)")
     ax.set_xlim(x0, x1)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("x", fontsize=8)
@@ -217,6 +220,13 @@ def _draw_1d(fig, fake, real, d_fn, pdf_fn, d_label, title) -> None:
         ax_d = ax.twinx()
         d = _eval_fn(d_fn, xs[:, None])
         handles += ax_d.plot(xs, d, "--", color=D_COLOR, lw=1.5, label=d_label)
+        if p_data is not None and _is_probability(d):
+            # The optimal discriminator for the current G (Goodfellow et al. 2014, Prop. 1), where
+            # either density is visible: where both vanish, D* is undefined.
+            support = (p_data + p_g) > 1e-3 * max(float((p_data + p_g).max()), 1e-12)
+            d_star = np.where(support, p_data / np.maximum(p_data + p_g, 1e-300), np.nan)
+            handles += ax_d.plot(xs, d_star, "-", color=D_COLOR, lw=0.9, alpha=0.55,
+                                 label="D* = p_data/(p_data+p_g)")
         if _is_probability(d):
             ax_d.set_ylim(0, 1.02)
             ax_d.axhline(0.5, color=D_COLOR, lw=0.6, ls=":", alpha=0.5)
