@@ -40,6 +40,9 @@ img.final { max-width: 100%; border: 1px solid #ddd; }
 .strip figure { margin: 0; text-align: center; }
 .strip img { width: 100%; border: 1px solid #eee; }
 .strip figcaption { font-size: 0.85em; color: #555; }
+.pair { display: grid; grid-template-columns: repeat(2, minmax(0, 420px)); gap: 1.2em; }
+.pair figure { margin: 0; text-align: center; }
+.pair img { width: 100%; image-rendering: pixelated; }
 pre { background: #f6f8fa; padding: 1em; overflow-x: auto; font-size: 0.85em; }
 details summary { cursor: pointer; color: #555; }
 """
@@ -270,7 +273,7 @@ def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = No
                   else "<p class=\"missing\">the last snapshot could not be read</p>")
     if real is not None and real.is_file():
         # Side by side with real data, so a reader can judge the samples.
-        final_html = (f"<div class=\"strip\"><figure>{final_html}<figcaption>generated</figcaption></figure>"
+        final_html = (f"<div class=\"pair\"><figure>{final_html}<figcaption>generated</figcaption></figure>"
                       f"<figure><img class=\"final\" src=\"{_data_uri(real.read_bytes())}\" alt=\"real data\">"
                       f"<figcaption>real data</figcaption></figure></div>")
     parts.append(final_html + "\n")
