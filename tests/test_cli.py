@@ -152,3 +152,27 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, wait_for):
 def test_resume_refuses_new_settings(tmp_path):
     _one_line_error(gankit("train", "ring", "--resume", str(tmp_path)), "--resume")
     _one_line_error(gankit("train", "--resume", str(tmp_path / "none")), "no such run")
+
+
+def test_ctrl_c_checkpoints_where_it_stops_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    args = TINY_RING + ["train.checkpoint_every=100000", "--steps", "100000", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gankit.cli", "train", "ring", *args, "--out", str(run)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (run / "log.jsonl").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    ckpts = sorted((run / "checkpoints").glob("step_*.json"))
+    assert len(ckpts) == 1  # written at the step where it stopped, not at a scheduled one
+    stopped = json.loads(ckpts[0].read_text())["step"]
+    assert stopped > 0
+    assert json.loads((run / "run.json").read_text())["status"].startswith("stopped")
+    resumed = gankit("train", "--resume", str(run), "--steps", str(stopped + 5), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
