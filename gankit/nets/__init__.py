@@ -6,6 +6,7 @@ from typing import Any
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.nets.autoencoder import dcgan_autoencoder, mlp_autoencoder
 from gankit.nets.base import Discriminator, Generator
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_plan
 from gankit.nets.layers import dcgan_init
@@ -42,6 +43,23 @@ def _dcgan(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
                           f"{spec.shape}; use model.arch=mlp for vector data")
     g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist)
     d = DCGANDiscriminator(spec.shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
+    return g, d
+
+
+@ARCHS.register("mlp-ae")
+def _mlp_ae(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist)
+    d = mlp_autoencoder(spec.shape, spec.kind, cfg.d_width, cfg.d_layers, cfg.z_dim, cfg.d_norm)
+    return g, d
+
+
+@ARCHS.register("dcgan-ae")
+def _dcgan_ae(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+    if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
+        raise GankitError(f"model.arch=dcgan-ae needs square images, but the data has shape "
+                          f"{spec.shape}; use model.arch=mlp-ae for vector data")
+    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist)
+    d = dcgan_autoencoder(spec.shape, cfg.d_width, cfg.z_dim, cfg.d_norm, cfg.max_channels)
     return g, d
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from gankit.objectives import minimax  # noqa: F401  (registers minimax, ns)
+from gankit.objectives import (  # noqa: F401  (each module registers its objectives)
+    began, dragan, ebgan, hinge, lsgan, r1, ragan, wgan, wgan_gp,
+)
 from gankit.objectives.base import Objective, Phase, StepResult
 from gankit.registry import OBJECTIVES
 

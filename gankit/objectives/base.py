@@ -19,9 +19,9 @@ from gankit.nets.output import DOutput
 @dataclass
 class Phase:
     """One kind of optimizer step, run ``repeat`` times per iteration, on iterations where
-    ``step % every == 0`` (lazy regularization). ``name`` picks the objective's method
-    (``D`` -> ``d_step``, ``G`` -> ``g_step``, ``Dreg`` -> ``dreg_step``); ``net`` picks the
-    optimizer that steps (``"D"`` or ``"G"``)."""
+    ``(step + 1) % every == 0``, step counted from 0 (lazy regularization: every k-th iteration).
+    ``name`` picks the objective's method (``D`` -> ``d_step``, ``G`` -> ``g_step``, ``Dreg`` ->
+    ``dreg_step``); ``net`` picks the optimizer that steps (``"D"`` or ``"G"``)."""
 
     name: str
     repeat: int = 1
@@ -72,11 +72,7 @@ class Objective:
                z: torch.Tensor, last: bool) -> StepResult:
         """One discriminator step. On the last D step of an iteration the fakes keep their graph
         so the G step can reuse them (``objective.reuse_fake``), as the PyTorch DCGAN example does."""
-        keep = last and self.cfg.reuse_fake
-        with torch.set_grad_enabled(keep):
-            fake = G(z, y)
-        self._fake = fake if keep else None
-        fake = fake.detach()
+        fake = self.fake_for_d(G, z, y, last)
         real_out, fake_out = D(real, y), D(fake, y)
         loss = self.d_loss(real_out, fake_out)
         penalty = self.d_penalty(D, real, fake, y)
@@ -88,11 +84,26 @@ class Objective:
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
-        fake = self._fake if self._fake is not None else G(z, y)
-        self._fake = None
+        fake = self.fake_for_g(G, z, y)
         fake_out = D(fake, y)
         loss = self.g_loss(fake_out)
         return StepResult(loss, {"loss_g": loss.detach()})
+
+    # ---- the fakes of one iteration, for objectives that write their own d_step / g_step
+    def fake_for_d(self, G: Any, z: torch.Tensor, y: Optional[torch.Tensor], last: bool) -> torch.Tensor:
+        """G(z, y), detached, for a D step. On the last D step of an iteration (with
+        ``objective.reuse_fake``) the graph is kept for :meth:`fake_for_g`."""
+        keep = last and self.cfg.reuse_fake
+        with torch.set_grad_enabled(keep):
+            fake = G(z, y)
+        self._fake = fake if keep else None
+        return fake.detach()
+
+    def fake_for_g(self, G: Any, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+        """The fakes of the G step: those the last D step kept, else a fresh G(z, y)."""
+        fake = self._fake if self._fake is not None else G(z, y)
+        self._fake = None
+        return fake
 
     def dreg_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
                   z: torch.Tensor, last: bool) -> StepResult:
