@@ -13,6 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH)"
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	# InceptionV3 for FID (optional): torch-fidelity without its torchvision dependency (docs/features.md).
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps "torch-fidelity==0.4.0"
 	touch $@
 
 # Train the default preset (DCGAN on the 8x8 digits that ship with scikit-learn) and print the report.

@@ -93,3 +93,40 @@ def load(path: Union[str, Path], device: str = "cpu"):
     from gankit.explore.model import LoadedGAN
 
     return LoadedGAN(path, device)
+
+
+def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, None] = None,
+             n: Optional[int] = None, features=None, *, real=None, fake=None, split: str = "test",
+             seed: int = 0, n_real: Optional[int] = None, inception_weights: Union[str, Path, None] = None,
+             batch_size: Optional[int] = None, device: str = "cpu", cache: bool = True, record: bool = True,
+             progress: Optional[bool] = None, **options) -> dict:
+    """Score a trained model against its dataset's ``split``, or compare two sets without a model.
+
+    ``evaluate("runs/x")`` scores the run's latest checkpoint (``n`` samples with latent ``seed``) and
+    appends the record to the run's ``eval.jsonl``; ``evaluate(real=A, fake=B)`` compares two sets,
+    each an ``.npz`` (array ``x``), an image folder, a built-in dataset name or an array.
+
+    Args:
+        metrics: a comma list or sequence of fid, kid, is, pr, dc, intra_fid, cas, parzen, modes
+            (None: the defaults for the data).
+        features: 'classifier', 'classifier:DATASET', 'classifier:FILE.safetensors', 'inception',
+            'raw', or a torch.nn.Module (None: the data's default).
+        options: passed on to the metric functions.
+
+    Returns:
+        metric names -> numbers, plus ``provenance``: extractor, weights sha256, preprocessing,
+        n_real, n_fake, split, seed, dtype, versions.
+    """
+    from gankit.metrics.evaluate import evaluate_model, evaluate_sets
+
+    common = dict(metrics=metrics, n=n, features=features, split=split, seed=seed, n_real=n_real,
+                  inception_weights=str(inception_weights) if inception_weights else None,
+                  batch_size=batch_size, device=device, cache=cache, progress=progress, **options)
+    if source is not None:
+        if real is not None or fake is not None:
+            raise GankitError("give a model (DIR or CHECKPOINT) or --real and --fake, not both")
+        return evaluate_model(load(source, device), record=record, **common)
+    if real is None or fake is None:
+        raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
+                          "(each an .npz, an image folder or a dataset name)")
+    return evaluate_sets(real, fake, **common)

@@ -34,6 +34,38 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="FILE.png (a grid or scatter) or FILE.npz (array x)")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
 
+    e = sub.add_parser("eval", help="score a trained model, or compare two sets of samples",
+                       description="Score a run's latest checkpoint (or a checkpoint) against its dataset's "
+                                   "test split, or compare --real A with --fake B (each an .npz with array x, "
+                                   "an image folder, or a built-in dataset name).")
+    e.add_argument("source", nargs="?", help="run directory or checkpoint (.json / .safetensors)")
+    e.add_argument("--real", help="the reference set: FILE.npz, an image folder or a dataset name")
+    e.add_argument("--fake", help="the set to score: FILE.npz, an image folder or a dataset name")
+    e.add_argument("--metrics", help="comma list of fid, kid, is, pr (precision/recall), dc (density/"
+                                     "coverage), intra_fid, cas, parzen, modes (default: the data's)")
+    e.add_argument("--n", type=int, help="fake samples (default 10000 images, 2500 vectors)")
+    e.add_argument("--n-real", type=int, help="real items (default: the whole split)")
+    e.add_argument("--features", help="classifier[:DATASET|:FILE.safetensors], inception or raw "
+                                      "(default: the dataset's classifier, raw for vectors)")
+    e.add_argument("--inception-weights", metavar="FILE",
+                   help="local InceptionV3 weights (else $GANKIT_INCEPTION_WEIGHTS); see docs/features.md")
+    e.add_argument("--split", default="test", help="real data split (default test)")
+    e.add_argument("--seed", type=int, default=0, help="latent and subsampling seed (default 0)")
+    e.add_argument("--batch-size", type=int, help="feature extraction batch size")
+    e.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    e.add_argument("--no-cache", action="store_true", help="do not read or write cached real features")
+    e.add_argument("--no-record", action="store_true", help="do not append to the run's eval.jsonl")
+    e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    c = sub.add_parser("train-classifier", help="train the feature classifier of a built-in image dataset",
+                       description="Train the small CNN whose features and logits the metrics use, on the "
+                                   "training split; test it on the test split; write safetensors + a JSON record.")
+    c.add_argument("dataset", help="fashion_mnist or digits")
+    c.add_argument("--epochs", type=int, help="passes over the training split (default: the recipe's)")
+    c.add_argument("--out", help="FILE.safetensors (default: the weights shipped in the package)")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.add_argument("--threads", type=int, default=0, help="torch threads (0 = PyTorch's default)")
+
     sub.add_parser("version", help="print the version")
     return p
 
@@ -92,10 +124,50 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         out = model.save_samples(args.out, args.n, args.seed)
         print(f"wrote {args.n} samples from step {model.step}{' (EMA)' if model.uses_ema else ''} to {out}")
         return 0
+    if args.command == "eval":
+        return _eval(args)
+    if args.command == "train-classifier":
+        return _train_classifier(args)
     if args.command == "version":
         print(gankit.__version__)
         return 0
     parser.print_help()
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import gankit
+    from gankit.metrics.evaluate import format_table
+
+    if args.source and (args.real or args.fake):
+        raise GankitError("give a model (DIR or CHECKPOINT) or --real A --fake B, not both")
+    if not args.source and not (args.real and args.fake):
+        raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
+                          "(each an .npz with array x, an image folder or a dataset name)")
+    result = gankit.evaluate(args.source, metrics=args.metrics, n=args.n, features=args.features,
+                             real=args.real, fake=args.fake, split=args.split, seed=args.seed,
+                             n_real=args.n_real, inception_weights=args.inception_weights,
+                             batch_size=args.batch_size, device=args.device, cache=not args.no_cache,
+                             record=not args.no_record)
+    for warning in result.get("provenance", {}).get("warnings", []):
+        print(f"gankit: warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def _train_classifier(args: argparse.Namespace) -> int:
+    import torch
+
+    from gankit.metrics.features.classifier import train_classifier
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    record = train_classifier(args.dataset, epochs=args.epochs, out=args.out, seed=args.seed,
+                              log=lambda msg: print(msg, file=sys.stderr))
+    print(f"test accuracy {record['test_accuracy']:.4f}; sha256 {record['sha256']}")
     return 0
 
 
