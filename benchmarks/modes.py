@@ -1,0 +1,519 @@
+"""BENCHMARKS.md section 1: mode coverage on the ring (8 Gaussians) and the grid (25 Gaussians).
+
+Every registered objective (``gankit.registry.OBJECTIVES``, listed at run time) is trained on the ring and
+the grid with ONE MLP architecture (that of presets ``ring`` / ``grid``) and the optimizer settings of the
+objective's own ring preset (``ring-<objective>.yaml``) when it has one, for ``--seeds`` seeds each; then
+2,500 samples are drawn from the generator (the EMA copy when on) and scored with
+:func:`gankit.metrics.modes.mode_metrics` (high quality within 3 std, modes captured, KL to uniform).
+The best configurations (presets ``ring-best`` and ``grid-best``) are run on the same seeds as extra
+rows. Results: ``benchmarks/results/modes.md`` (tables beside the published rows of BENCHMARKS.md),
+``modes.json`` (every run) and ``modes_samples.png`` (seed-0 scatters).
+
+    .venv/bin/python benchmarks/modes.py --jobs 2                 # the full benchmark (10 seeds)
+    .venv/bin/python benchmarks/modes.py --quick                  # smoke check: tiny runs, writes to a temp dir
+    .venv/bin/python benchmarks/modes.py --objectives ns,hinge --datasets ring --seeds 3 --out /tmp/m
+
+Objectives that need an autoencoder discriminator (BEGAN, EBGAN) run with ``model.arch=mlp-ae``: the
+same MLP widths, with D an MLP encoder to a code of ``z_dim`` units and an MLP decoder.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Optional
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DATASETS = ("ring", "grid")
+AE_OBJECTIVES = ("began", "ebgan")  # need DOutput.recon: an autoencoder D
+BEST = {"ring": "ring-best", "grid": "grid-best"}
+N_SAMPLES = 2500
+
+# What the per-objective table takes from an objective's own preset: the game and its optimizers.
+# Everything else (architecture, batch, steps, EMA) is the common recipe of presets ring / grid.
+FROM_OBJECTIVE_PRESET = ("objective", "train.g_optim", "train.d_optim")
+
+PUBLISHED = [  # BENCHMARKS.md section 1: method, ring modes, ring HQ %, grid modes, grid HQ %, source
+    ("GAN", 6.3, 98.2, 17.3, 94.8, "PacGAN Table 1"),
+    ("PacGAN2", 7.9, 95.6, 23.8, 91.3, "PacGAN Table 1"),
+    ("PacGAN4", 7.8, 95.9, 24.8, 93.6, "PacGAN Table 1"),
+    ("Unrolled GAN", 7.6, 35.6, 23.6, 16.0, "VEEGAN Table 1"),
+    ("VEEGAN", 8.0, 52.9, 24.6, 40.0, "VEEGAN Table 1"),
+    ("WGAN-GP", 6.8, 59.6, 24.2, 28.7, "GDPP Table 1"),
+    ("GDPP-GAN", 8.0, 71.7, 24.8, 68.5, "GDPP Table 1"),
+]
+
+
+# --------------------------------------------------------------------------- configurations
+
+
+def _get(data: dict, dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _set(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def objective_preset(objective: str, dataset: str) -> Optional[str]:
+    """The preset whose objective and optimizer settings an objective's row uses, if any."""
+    from gankit.config import preset_names
+
+    names = preset_names()
+    for name in (f"{dataset}-{objective}", f"ring-{objective}"):
+        if name in names:
+            return name
+    return None
+
+
+def row_config(objective: str, dataset: str, steps: Optional[int], ema: float) -> tuple[dict, str]:
+    """The raw config mapping of one (objective, dataset) cell of the table, and a note on its source."""
+    import copy
+
+    from gankit.config import preset_dict
+
+    base = copy.deepcopy(preset_dict(dataset))
+    source = objective_preset(objective, dataset)
+    if source is not None:
+        theirs = preset_dict(source)
+        for key in FROM_OBJECTIVE_PRESET:
+            value = _get(theirs, key)
+            if value is not None:
+                _set(base, key, copy.deepcopy(value))
+        note = f"{source}.yaml"
+    else:
+        note = f"{dataset}.yaml optimizer"
+    base["objective"]["name"] = objective
+    if source is None:
+        base["objective"].pop("params", None)
+    if objective in AE_OBJECTIVES:
+        base["model"]["arch"] = "mlp-ae"
+    if steps is not None:
+        base["train"]["steps"] = steps
+    base["train"]["ema"] = ema
+    base["name"] = f"{dataset}/{objective}"
+    return base, note
+
+
+def best_config(dataset: str, steps: Optional[int]) -> tuple[dict, str]:
+    import copy
+
+    from gankit.config import preset_dict
+
+    data = copy.deepcopy(preset_dict(BEST[dataset]))
+    if steps is not None:
+        data.setdefault("train", {})["steps"] = steps
+    return data, f"{BEST[dataset]}.yaml"
+
+
+def describe_optim(cfg: Any) -> str:
+    def one(o: Any) -> str:
+        if o.name == "adam":
+            return f"Adam lr {o.lr:g} betas ({o.betas[0]:g}, {o.betas[1]:g})"
+        if o.name == "rmsprop":
+            return f"RMSProp lr {o.lr:g}"
+        return f"SGD lr {o.lr:g} momentum {o.momentum:g}"
+
+    g, d = one(cfg.train.g_optim), one(cfg.train.d_optim)
+    text = f"G/D {g}" if g == d else f"G {g}; D {d}"
+    if cfg.objective.d_steps > 1:
+        text += f"; {cfg.objective.d_steps} D steps per G step"
+    import dataclasses
+
+    from gankit.objectives import build_objective
+
+    params = dataclasses.asdict(build_objective(cfg.objective).params)  # with the defaults filled in
+    if params:
+        text += "; " + ", ".join(f"{k}={v}" for k, v in params.items())
+    return text
+
+
+def describe_model(cfg: Any) -> str:
+    m = cfg.model
+    text = (f"z_dim {m.z_dim} ({m.z_dist}); G {m.g_layers}x{m.g_width} ReLU"
+            f"{' + BatchNorm' if m.g_norm == 'batch' else ''}, linear out; "
+            f"D {m.d_layers}x{m.d_width} LeakyReLU(0.2){' + BatchNorm' if m.d_norm == 'batch' else ''}")
+    for key in ("d_pack", "d_minibatch_std", "d_spectral_norm", "d_instance_noise"):
+        value = getattr(m, key, None)
+        if value:
+            text += f", {key}={value}"
+    if m.arch == "mlp-ae":
+        text += f" (mlp-ae: D = MLP encoder -> code {m.z_dim} -> MLP decoder)"
+    text += f"; init {m.init}; batch {cfg.data.batch_size}; {cfg.train.steps} steps"
+    text += f"; EMA {cfg.train.ema:g}" if cfg.train.ema > 0 else "; no EMA"
+    return text
+
+
+# --------------------------------------------------------------------------- one run (in a worker)
+
+
+def run_one(task: dict) -> dict:
+    """Train one configuration for one seed, draw 2,500 samples, score them. Runs in a worker process."""
+    import torch
+
+    from gankit.config import load_config
+    from gankit.errors import GankitError
+    from gankit.metrics.modes import mode_metrics
+    from gankit.training.loop import Trainer
+
+    torch.set_num_threads(task["threads"])
+    cfg = load_config(task["config"], [f"train.seed={task['seed']}", f"train.threads={task['threads']}",
+                                       "train.log_every=1000000"])
+    record = {k: task[k] for k in ("row", "dataset", "seed")}
+    t0 = time.perf_counter()
+    try:
+        trainer = Trainer(cfg, run=None, progress=False)
+        trainer.fit()
+        G = trainer.G_show
+        G.eval()  # BatchNorm running statistics, as any sampling of a trained G
+        with torch.no_grad():
+            z = G.sample_z(N_SAMPLES, torch.Generator().manual_seed(10_000 + task["seed"]))
+            samples = G(z).double().cpu()
+        record.update(mode_metrics(samples, trainer.data.modes, trainer.data.std))
+        record["error"] = None
+        if task["keep_samples"]:
+            record["samples"] = samples.float().tolist()
+    except GankitError as exc:  # a diverged run counts, as a failure with no modes
+        from gankit.data import load_dataset
+
+        dist = load_dataset(cfg.data, "train")
+        record.update({"modes": 0, "n_modes": len(dist.modes), "high_quality": 0.0, "kl": None,
+                       "counts": [0] * len(dist.modes), "n": 0, "error": str(exc).splitlines()[0]})
+    record["seconds"] = round(time.perf_counter() - t0, 2)
+    return record
+
+
+# --------------------------------------------------------------------------- statistics and output
+
+
+def summarize(records: list[dict]) -> dict:
+    n = len(records)
+
+    def mean_se(values: list[float]) -> tuple[Optional[float], Optional[float]]:
+        if not values:
+            return None, None
+        mean = sum(values) / len(values)
+        if len(values) < 2:
+            return mean, None
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+        return mean, math.sqrt(var / len(values))
+
+    modes = [r["modes"] for r in records]
+    hq = [100.0 * r["high_quality"] for r in records]
+    kls = [r["kl"] for r in records if r["kl"] is not None]
+    m_mean, m_se = mean_se(modes)
+    h_mean, h_se = mean_se(hq)
+    k_mean, k_se = mean_se(kls)
+    n_modes = records[0]["n_modes"]
+    return {"seeds": n, "modes_mean": m_mean, "modes_se": m_se, "modes_min": min(modes),
+            "hq_mean": h_mean, "hq_se": h_se, "hq_min": min(hq), "kl_mean": k_mean, "kl_se": k_se,
+            "kl_n": len(kls), "n_modes": n_modes, "failed": sum(r["error"] is not None for r in records),
+            "target_met": all(r["modes"] == n_modes and r["high_quality"] >= 0.95 for r in records),
+            "seconds": sum(r["seconds"] for r in records)}
+
+
+def _pm(mean: Optional[float], se: Optional[float], digits: int) -> str:
+    if mean is None:
+        return "-"
+    if se is None:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def plot(path: Path, rows: list[str], datasets: list[str], samples: dict, modes: dict, std: dict) -> None:
+    """One small scatter panel per (dataset, row) of seed 0's samples, modes as crosses, 3-std circles."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    cols = len(rows)
+    fig = Figure(figsize=(1.9 * cols, 2.0 * len(datasets) + 0.3), dpi=110)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(datasets), cols, squeeze=False)
+    for i, ds in enumerate(datasets):
+        lim = 1.5 if ds == "ring" else 5.5
+        for j, row in enumerate(rows):
+            ax = axes[i][j]
+            pts = samples.get((row, ds))
+            if pts is not None and len(pts):
+                xs = [p[0] for p in pts]
+                ys = [p[1] for p in pts]
+                ax.scatter(xs, ys, s=1.0, c="tab:blue", alpha=0.35, linewidths=0, rasterized=True)
+            for mx, my in modes[ds]:
+                ax.add_patch(Circle((mx, my), 3 * std[ds], fill=False, lw=0.5, ec="tab:red"))
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(row, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(ds, fontsize=8)
+    fig.suptitle("2,500 samples of seed 0 (red circles: 3 std around each mean)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str], summary: dict,
+                   notes: dict) -> None:
+    L: list[str] = []
+    L.append("# Mode coverage on the ring and the grid (BENCHMARKS.md section 1)")
+    L.append("")
+    L.append(f"Reproduce (from the repository root; {meta['wall_minutes']:.1f} minutes of wall time on this "
+             f"machine, {meta['jobs']} parallel jobs):")
+    L.append("")
+    L.append("```")
+    L.append(meta["command"])
+    L.append("```")
+    L.append("")
+    L.append(f"Run {meta['date']} on {meta['cpu']} ({meta['cores']} cores, shared with other work while it ran), "
+             f"torch {meta['torch']}, gankit {meta['gankit']}, 1 thread per run. "
+             f"{meta['seeds']} seeds (train.seed = 0..{meta['seeds'] - 1}) per cell; each run draws "
+             f"{N_SAMPLES:,} samples (latent seed 10000 + seed) from the generator (the EMA copy when on) in "
+             f"eval mode and scores them with `gankit.metrics.modes.mode_metrics`: a sample is high quality "
+             f"(HQ) within 3 std of its nearest mean, a mode is captured when it is the nearest mean of an "
+             f"HQ sample, KL is KL(histogram of the HQ samples' nearest modes || uniform). Mean ± standard "
+             f"error over seeds; min is the worst seed. A perfect sampler scores 8 / 25 modes and "
+             f"98.9% HQ (1 - e^-4.5).")
+    L.append("")
+    # headline
+    L.append("## Headline: the best configuration")
+    L.append("")
+    L.append("| dataset | preset | modes mean (min) | HQ % mean (min) | KL mean | every seed all modes and >= 95% HQ? |")
+    L.append("|---|---|---|---|---|---|")
+    for ds in datasets:
+        s = summary.get(("best", ds))
+        if s is None:
+            continue
+        L.append(f"| {ds} ({s['n_modes']}) | `{BEST[ds]}` | {s['modes_mean']:.1f} ({s['modes_min']}) | "
+                 f"{s['hq_mean']:.1f} ({s['hq_min']:.1f}) | {_pm(s['kl_mean'], None, 3)} | "
+                 f"{'yes' if s['target_met'] else '**no**'} |")
+    L.append("")
+    for line in meta.get("headline_notes", []):
+        L.append(line)
+    L.append("")
+    # per-objective table
+    L.append("## Every objective, one architecture")
+    L.append("")
+    L.append(f"Architecture for every objective row: {meta['architecture']}.")
+    L.append("")
+    for ds in datasets:
+        n_modes = next((summary[(r, ds)]["n_modes"] for r in rows if (r, ds) in summary), "?")
+        L.append(f"### {ds} ({n_modes} modes)")
+        L.append("")
+        L.append("| objective | modes | min | HQ % | min | KL | failed | minutes |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            s = summary.get((r, ds))
+            if s is None:
+                continue
+            name = f"**best (`{BEST[ds]}`)**" if r == "best" else r
+            L.append(f"| {name} | {_pm(s['modes_mean'], s['modes_se'], 2)} | {s['modes_min']} | "
+                     f"{_pm(s['hq_mean'], s['hq_se'], 1)} | {s['hq_min']:.1f} | "
+                     f"{_pm(s['kl_mean'], s['kl_se'], 3)} | {s['failed']} | {s['seconds'] / 60:.1f} |")
+        L.append("")
+    L.append("Published rows on the same protocol (BENCHMARKS.md section 1; modes / % HQ, mean of 10 "
+             "seeds; different networks, see the sources):")
+    L.append("")
+    L.append("| method | ring (8) | grid (25) | source |")
+    L.append("|---|---|---|---|")
+    for name, rm, rh, gm, gh, src in PUBLISHED:
+        L.append(f"| {name} | {rm:g} / {rh:g} | {gm:g} / {gh:g} | {src} |")
+    L.append("")
+    L.append("## Settings per row")
+    L.append("")
+    L.append("| row | dataset | optimizer and objective settings | from |")
+    L.append("|---|---|---|---|")
+    for r in rows:
+        for ds in datasets:
+            if (r, ds) in notes:
+                text, src = notes[(r, ds)]
+                L.append(f"| {r} | {ds} | {text} | {src} |")
+    L.append("")
+    L.append("`minutes` is the summed training time of the row's seeds. Samples of seed 0: "
+             "[`modes_samples.png`](modes_samples.png). Every run's numbers, mode histogram included: "
+             "[`modes.json`](modes.json).")
+    for line in meta.get("notes", []):
+        L.append("")
+        L.append(line)
+    path.write_text("\n".join(L) + "\n")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    import gankit
+    import gankit.objectives  # noqa: F401  (registers every objective)
+    from gankit.config import load_config, preset_names
+    from gankit.data import load_dataset
+    from gankit.registry import OBJECTIVES
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--objectives", default=None, help="comma-separated (default: every registered one)")
+    p.add_argument("--datasets", default="ring,grid")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--steps", type=int, default=None, help="G steps of every objective row "
+                   "(default: each dataset preset's own; the best rows keep their preset's)")
+    p.add_argument("--ema", type=float, default=0.0, help="EMA decay in the objective rows (0 = off)")
+    p.add_argument("--no-best", action="store_true", help="skip the ring-best / grid-best rows")
+    p.add_argument("--jobs", type=int, default=2, help="parallel training processes")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 20 steps, temp output dir")
+    p.add_argument("--out", default=None, help=f"output folder (default {RESULTS.relative_to(HERE.parent)})")
+    args = p.parse_args(argv)
+
+    names = OBJECTIVES.names()
+    objectives = names if args.objectives is None else [o.strip() for o in args.objectives.split(",") if o.strip()]
+    for o in objectives:
+        OBJECTIVES.get(o)  # a typo fails now, naming the closest
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    for d in datasets:
+        if d not in DATASETS:
+            p.error(f"--datasets: unknown '{d}', valid: {', '.join(DATASETS)}")
+    steps, best_steps, seeds = args.steps, None, args.seeds
+    if args.quick:
+        steps, best_steps, seeds = 20, 20, 1
+    out = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="gankit-modes-")) if args.quick else RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    run_best = not args.no_best and all(BEST[d] in preset_names() for d in datasets)
+
+    rows: list[str] = list(objectives) + (["best"] if run_best else [])
+    configs: dict = {}
+    notes: dict = {}
+    for ds in datasets:
+        for o in objectives:
+            data, src = row_config(o, ds, steps, args.ema)
+            cfg = load_config(data)
+            configs[(o, ds)] = data
+            notes[(o, ds)] = (describe_optim(cfg), src)
+        if run_best:
+            data, src = best_config(ds, best_steps)
+            cfg = load_config(data)
+            configs[("best", ds)] = data
+            notes[("best", ds)] = (describe_model(cfg) + "; " + describe_optim(cfg) +
+                                   f"; objective {cfg.objective.name}", src)
+    first_obj = load_config(configs[(objectives[0], datasets[0])]) if objectives else None
+
+    tasks = [{"row": r, "dataset": ds, "seed": s, "config": configs[(r, ds)], "threads": args.threads,
+              "keep_samples": s == 0} for (r, ds) in configs for s in range(seeds)]
+
+    def cost(t: dict) -> float:  # longest first, so the pool ends together
+        c = load_config(t["config"])
+        per = c.objective.d_steps + 1 + (1 if "gp" in c.objective.name or c.objective.name == "dragan" else 0)
+        return c.train.steps * per * (2 if c.model.arch.endswith("-ae") else 1) * c.data.batch_size ** 0.5
+
+    tasks.sort(key=cost, reverse=True)
+    print(f"{len(tasks)} runs ({len(rows)} rows x {len(datasets)} datasets x {seeds} seeds), "
+          f"{args.jobs} jobs -> {out}", flush=True)
+    t_start = time.perf_counter()
+    records: list[dict] = []
+    if args.jobs <= 1:
+        done = map(run_one, tasks)
+        for i, rec in enumerate(done):
+            records.append(rec)
+            _progress(i + 1, len(tasks), rec, t_start)
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(run_one, t) for t in tasks]
+            for i, fut in enumerate(as_completed(futures)):
+                rec = fut.result()
+                records.append(rec)
+                _progress(i + 1, len(tasks), rec, t_start)
+    wall = time.perf_counter() - t_start
+
+    records.sort(key=lambda r: (rows.index(r["row"]), datasets.index(r["dataset"]), r["seed"]))
+    summary = {}
+    for key in configs:
+        recs = [r for r in records if (r["row"], r["dataset"]) == key]
+        summary[key] = summarize(recs)
+    samples = {(r["row"], r["dataset"]): r.pop("samples") for r in records if "samples" in r}
+    modes, std = {}, {}
+    for ds in datasets:
+        dist = load_dataset(load_config(ds).data, "train")
+        modes[ds], std[ds] = dist.modes.tolist(), dist.std
+    plot(out / "modes_samples.png", rows, datasets, samples, modes, std)
+
+    import torch
+
+    command = "python benchmarks/modes.py" + ("" if argv is None and len(sys.argv) == 1 else " ") + \
+        " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    meta = {
+        "command": ".venv/bin/" + command.strip(), "wall_minutes": wall / 60, "jobs": args.jobs,
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": _cpu(), "cores": os.cpu_count(),
+        "torch": torch.__version__, "gankit": gankit.__version__, "seeds": seeds, "python": platform.python_version(),
+        "architecture": describe_model(first_obj) if first_obj is not None else "-",
+        "objectives": objectives, "datasets": datasets,
+    }
+    meta["headline_notes"] = _headline_notes(summary, datasets, run_best)
+    write_markdown(out / "modes.md", meta, rows, datasets, summary, notes)
+    payload = {"meta": meta, "summary": [{"row": r, "dataset": d, **s} for (r, d), s in summary.items()],
+               "configs": [{"row": r, "dataset": d, "config": c, "settings": notes[(r, d)][0],
+                            "from": notes[(r, d)][1]} for (r, d), c in configs.items()],
+               "runs": records}
+    tmp = out / "modes.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(out / "modes.json")
+    print(f"wrote {out / 'modes.md'} ({wall / 60:.1f} min)")
+    print((out / "modes.md").read_text())
+    return 0
+
+
+def _headline_notes(summary: dict, datasets: list[str], run_best: bool) -> list[str]:
+    if not run_best:
+        return ["The best-configuration rows were not run."]
+    met = [ds for ds in datasets if summary[("best", ds)]["target_met"]]
+    missed = [ds for ds in datasets if ds not in met]
+    lines = []
+    if met:
+        lines.append(f"Target met on {', '.join(met)}: all modes and >= 95% high-quality samples on every seed.")
+    if missed:
+        lines.append(f"**Target not met on {', '.join(missed)}**: at least one seed misses a mode or falls "
+                     f"below 95% high-quality samples (see min).")
+    return lines
+
+
+def _progress(i: int, n: int, rec: dict, t_start: float) -> None:
+    hq = 100 * rec["high_quality"]
+    err = f"  ERROR {rec['error']}" if rec.get("error") else ""
+    print(f"[{i:3d}/{n}] {time.perf_counter() - t_start:6.0f}s  {rec['row']:>8s} {rec['dataset']:4s} "
+          f"seed {rec['seed']}: {rec['modes']:2d}/{rec['n_modes']} modes, {hq:5.1f}% HQ "
+          f"({rec['seconds']:.0f}s){err}", flush=True)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    raise SystemExit(main())
