@@ -39,7 +39,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # mlp | dcgan
+    arch: str = "dcgan"  # mlp | dcgan | mlp-ae | dcgan-ae (the -ae discriminators are autoencoders)
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (U[-1, 1], as in the original paper)
     g_width: int = 64  # mlp: hidden units; dcgan: channels at the highest resolution
@@ -127,6 +127,42 @@ class TrainConfig:
         self.d_optim.validate("train.d_optim")
 
 
+#: Which way is better for each score ``eval.best`` may name: "min" (lower is better) or "max".
+SCORE_DIRECTIONS: dict[str, str] = {
+    "fid": "min", "kid": "min", "kl": "min", "intra_fid": "min",
+    "is": "max", "precision": "max", "recall": "max", "density": "max", "coverage": "max",
+    "modes": "max", "high_quality": "max", "cas": "max", "parzen": "max",
+}
+
+
+@dataclass
+class EvalConfig:
+    """Scoring the generator during training (docs/metrics.md, "During training")."""
+
+    every: int = 0  # score every N generator steps and at the last step (0 = off)
+    metrics: Optional[list] = None  # e.g. [fid, pr, dc] or "fid,pr,dc"; None = fid,pr,dc (toy: modes)
+    n: Optional[int] = None  # generated samples per evaluation; None = 2000 images / 2500 vectors
+    n_real: Optional[int] = None  # real items: None = the whole test split (toy: as many as n)
+    features: Optional[str] = None  # classifier | classifier:DATASET | inception | raw; None = the data's
+    best: Optional[str] = None  # keep checkpoints/best.* by this score, e.g. fid (lower) or coverage (higher)
+    seed: int = 0  # latent and subsampling seed, the same at every evaluation
+
+    def validate(self) -> None:
+        _check(self.every >= 0, "eval.every", self.every, "must be >= 0 (0 = no scoring during training)")
+        _check(self.n is None or self.n >= 2, "eval.n", self.n, "must be >= 2")
+        _check(self.n_real is None or self.n_real >= 2, "eval.n_real", self.n_real, "must be >= 2")
+        if self.metrics is not None:
+            self.metrics = [str(m).strip().lower() for m in self.metrics if str(m).strip()]
+            _check(bool(self.metrics), "eval.metrics", self.metrics,
+                   "is empty; name at least one metric, e.g. [fid, pr, dc], or null for the data's defaults")
+        if self.best is not None and self.best not in SCORE_DIRECTIONS:
+            raise GankitError(f"config key 'eval.best' = {self.best!r} is not a score with a known direction"
+                              f"{closest(self.best, SCORE_DIRECTIONS)}; valid: {', '.join(SCORE_DIRECTIONS)}")
+        # Metric names, and whether they produce `best`, are checked against the metrics registry when
+        # training starts (gankit/training/evaluation.py), as objective.params are by the objective:
+        # reading a config stays free of torch.
+
+
 @dataclass
 class Config:
     name: str = "custom"
@@ -135,12 +171,14 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> "Config":
         self.data.validate()
         self.model.validate()
         self.objective.validate()
         self.train.validate()
+        self.eval.validate()
         return self
 
     def to_dict(self) -> dict:
@@ -213,8 +251,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             raise GankitError(f"config key '{key}' must be a string, got {value!r}")
         return str(value)
     if hint is list or origin is list:
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
+        if isinstance(value, str):  # "[a, b]" (YAML) or "a,b" (a comma list, as on the command line)
+            parsed = yaml.safe_load(value)
+            value = parsed if isinstance(parsed, list) else [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, tuple):
             value = list(value)
         if not isinstance(value, list):
