@@ -97,10 +97,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.command == "presets":
         rows = gankit.presets()
-        width = max(len(r["name"]) for r in rows)
+        w = {key: max(len(str(r[key])) for r in rows) for key in ("name", "data", "arch", "objective")}
         for r in rows:
-            print(f"{r['name']:<{width}}  data={r['data']:<13} arch={r['arch']:<5} "
-                  f"objective={r['objective']:<8} {r['description']}")
+            print(f"{r['name']:<{w['name']}}  data={r['data']:<{w['data']}}  arch={r['arch']:<{w['arch']}}  "
+                  f"objective={r['objective']:<{w['objective']}}  {r['description']}")
         return 0
     if args.command == "train":
         if args.resume:
