@@ -83,7 +83,9 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
 
     atomic_write_text(run.config_file, cfg.to_yaml())
     run.truncate_log(trainer.step)
+    run.truncate_eval_log(trainer.step)
     run.remove_samples_after(trainer.step)
+    ckpt.discard_best_after(run.checkpoints, trainer.step)
     last = trainer.fit()
     return RunResult(run.path, trainer.step, last)
 

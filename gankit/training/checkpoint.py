@@ -7,6 +7,10 @@ the non-tensor state, and the sha256 of the tensor file). The tensor file is wri
 manifest last, each to a temporary name then renamed, so a crash leaves at worst an orphan tensor
 file that no manifest names; the latest checkpoint is the newest manifest whose tensor file matches
 its hash. Loading reads JSON and safetensors only: it runs no code.
+
+``best.safetensors`` + ``best.json`` (written when ``eval.best`` improves) is a checkpoint like the
+others, replaced in place; its manifest adds ``best`` (key, value, step, direction). It is never
+"latest" and never pruned: only ``step_*`` manifests count for those.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from gankit.errors import GankitError
 
 FORMAT = "gankit-checkpoint/1"
+BEST = "best"  # the stem of the best checkpoint's files
 _NAME = re.compile(r"^step_(\d+)\.json$")
 
 
@@ -104,15 +109,18 @@ def sha256_file(path: Path) -> str:
 # --------------------------------------------------------------------------- save / load
 
 
-def save_checkpoint(folder: Path, step: int, state: dict, manifest: dict, keep: int = 0) -> Path:
+def save_checkpoint(folder: Path, step: int, state: dict, manifest: dict, keep: int = 0,
+                    name: Optional[str] = None) -> Path:
     """Write checkpoint ``step`` of nested ``state`` (tensors and JSON values) into ``folder``.
 
     ``manifest`` holds the JSON-only description (config, data, versions). Returns the manifest
     path. With ``keep`` > 0, older checkpoints beyond the newest ``keep`` are removed afterwards.
+    ``name`` replaces the file stem ``step_NNNNNNN`` (``best``): an existing checkpoint of that name
+    is replaced, the weights first, then the manifest.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"step_{step:07d}"
+    stem = name or f"step_{step:07d}"
     tensors: dict = {}
     skeleton = flatten_state(state, "", tensors)
     weights = folder / f"{stem}.safetensors"
@@ -163,6 +171,39 @@ def latest_checkpoint(folder: Path) -> Optional[Path]:
         except GankitError:
             continue
     return None
+
+
+def best_checkpoint(folder: Path) -> Optional[Path]:
+    """The manifest of the best checkpoint in ``folder`` (``best.json``) when it is intact, or None."""
+    path = Path(folder) / f"{BEST}.json"
+    if not path.is_file():
+        return None
+    try:
+        read_manifest(path, verify=True)
+    except GankitError:
+        return None
+    return path
+
+
+def discard_best_after(folder: Path, step: int) -> None:
+    """Remove the best checkpoint unless it is intact and from ``step`` or before.
+
+    A resumed run continues from ``step``: a best checkpoint of a later step belongs to the part of
+    the run that is being redone, and the resumed run writes it again when it gets there.
+    """
+    folder = Path(folder)
+    path = folder / f"{BEST}.json"
+    if not path.exists() and not (folder / f"{BEST}.safetensors").exists():
+        return
+    keep = False
+    if best_checkpoint(folder) is not None:
+        try:
+            keep = int(json.loads(path.read_text())["step"]) <= step
+        except (OSError, ValueError, KeyError, TypeError):
+            keep = False
+    if not keep:
+        path.unlink(missing_ok=True)
+        (folder / f"{BEST}.safetensors").unlink(missing_ok=True)
 
 
 def resolve_checkpoint(path: Union[str, Path]) -> Path:

@@ -3,7 +3,8 @@
 Per iteration the loop runs the phases the objective declares (``D`` k times, then ``G``): it zeroes
 gradients, asks the objective for the phase's loss, backpropagates, steps that network's optimizer,
 and updates the EMA. It never branches on the GAN type. Around the iterations it logs, renders
-snapshots from a fixed latent batch, writes checkpoints atomically, and resumes exactly.
+snapshots from a fixed latent batch, scores the generator (``eval.every``), writes checkpoints
+atomically, and resumes exactly.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from gankit.nets import DataSpec, build_nets
 from gankit.objectives import build_objective
 from gankit.training import checkpoint as ckpt
 from gankit.training.ema import EMA
+from gankit.training.evaluation import TrainingEvaluator
 from gankit.training.monitor import Monitor, mean_pairwise_distance
 from gankit.training.optim import build_optimizer
 from gankit.training.rundir import JsonlLog, RunDir
@@ -85,6 +87,14 @@ class Trainer:
         self._real_spread: Optional[float] = None
         self.step = 0
         self._stop: Optional[str] = None
+        # Scoring during training. Building it may initialize a feature network: keep that off the
+        # training RNG, so a run is the same with scoring on or off.
+        self.evaluator: Optional[TrainingEvaluator] = None
+        if cfg.eval.every > 0:
+            with torch.random.fork_rng(devices=self._rng_devices()):
+                self.evaluator = TrainingEvaluator(cfg, load_dataset(cfg.data, "test"), self.spec, self.device)
+        self.eval_records: list[dict] = []  # the scores of this process, also when run is None
+        self._postfix: dict = {}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -96,6 +106,8 @@ class Trainer:
         }
         if self.ema is not None:
             state["G_ema"] = self.ema.shadow.state_dict()
+        if self.evaluator is not None:
+            state["eval"] = self.evaluator.state_dict()
         if self.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -112,6 +124,8 @@ class Trainer:
             raise GankitError(f"checkpoint {path} holds optimizer state of another setup: {exc}") from None
         self.sampler.load_state_dict(state["sampler"])
         self.objective.load_state_dict(state.get("objective", {}))
+        if self.evaluator is not None:
+            self.evaluator.load_state_dict(state.get("eval", {}))
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
@@ -125,6 +139,15 @@ class Trainer:
         assert self.run is not None
         return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), self.manifest(),
                                     keep=self.cfg.train.keep_checkpoints)
+
+    def save_best(self) -> Path:
+        """Write ``checkpoints/best.*`` (replacing it) with the current state and the best score."""
+        assert self.run is not None and self.evaluator is not None
+        manifest = {**self.manifest(), "best": self.evaluator.best_record()}
+        return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), manifest, name=ckpt.BEST)
+
+    def _rng_devices(self) -> list:
+        return [self.device] if self.device.type == "cuda" else []
 
     @property
     def G_show(self) -> torch.nn.Module:
@@ -219,8 +242,12 @@ class Trainer:
                                "loss_g": f"{last.get('loss_g', float('nan')):.3f}", "img_s": f"{rate:.0f}"}
                     if self.monitor.active:
                         postfix["warn"] = ",".join(self.monitor.active)
-                    bar.set_postfix(postfix, refresh=False)
+                    self._postfix = postfix
+                    bar.set_postfix({**postfix, **self._eval_postfix()}, refresh=False)
                 bar.update(1)
+                if self.evaluator is not None and (self.step % self.cfg.eval.every == 0 or self.step == t.steps):
+                    self.evaluate(log)  # before the checkpoint, which then holds the best score so far
+                    bar.set_postfix({**self._postfix, **self._eval_postfix()}, refresh=False)
                 if run is not None and (self.step % t.sample_every == 0 or self.step == t.steps):
                     self.snapshot()
                 if ckpt_now:
@@ -246,6 +273,32 @@ class Trainer:
         if log:
             log.close()
         return last
+
+    def evaluate(self, log: Optional[JsonlLog] = None) -> dict:
+        """Score ``G_show`` now (``eval`` config) and record it: ``eval.jsonl`` (scores and provenance,
+        as ``gankit eval`` writes), an ``eval`` record in ``log.jsonl``, ``checkpoints/best.*`` when
+        ``eval.best`` improves. Without a run directory it only returns the result."""
+        assert self.evaluator is not None, "eval.every is 0: scoring during training is off"
+        where = str(self.run.path) if self.run is not None else "(training, no run directory)"
+        with torch.random.fork_rng(devices=self._rng_devices()):  # the training RNG stream stays as it was
+            result = self.evaluator.score(self.G_show, self.step, self.ema is not None, where)
+        scores = {k: v for k, v in result.items() if k != "provenance"}
+        self.eval_records.append({"step": self.step, **scores})
+        if self.run is not None:
+            from gankit.metrics.evaluate import append_record
+
+            append_record(self.run.eval_file, {"type": "eval", "step": self.step, "time": time.time(), **scores,
+                                               "provenance": result["provenance"]})
+        if log is not None:
+            log.write({"type": "eval", "step": self.step, **scores})
+        if self.evaluator.update_best(scores, self.step) and self.run is not None:
+            self.save_best()
+        return result
+
+    def _eval_postfix(self) -> dict:
+        if self.evaluator is None or not self.eval_records:
+            return {}
+        return self.evaluator.postfix(self.eval_records[-1])
 
     def _check_finite(self, stats: dict, log: Optional[JsonlLog]) -> dict:
         values = {k: float(v) for k, v in stats.items()}

@@ -5,7 +5,8 @@ Layout::
     config.yaml        the resolved configuration
     run.json           name, status, steps, times
     log.jsonl          one JSON record per logged step (type: train | eval | warning | event)
-    checkpoints/       step_NNNNNNN.safetensors + step_NNNNNNN.json
+    eval.jsonl         one record per scoring (during training, or `gankit eval`), with provenance
+    checkpoints/       step_NNNNNNN.safetensors + step_NNNNNNN.json; best.* when eval.best is set
     samples/           step_NNNNNNN.png snapshots from a fixed latent batch
     report.html        the static report
 """
@@ -31,6 +32,7 @@ class RunDir:
         self.samples = self.path / "samples"
         self.config_file = self.path / "config.yaml"
         self.log_file = self.path / "log.jsonl"
+        self.eval_file = self.path / "eval.jsonl"
         self.info_file = self.path / "run.json"
 
     # ---- creating and checking
@@ -85,6 +87,24 @@ class RunDir:
             if rec.get("step", 0) <= step:
                 kept.append(line)
         atomic_write_text(self.log_file, "".join(k + "\n" for k in kept))
+
+    def truncate_eval_log(self, step: int) -> None:
+        """Drop the scores taken during training after ``step`` before resuming there.
+
+        Records that ``gankit eval`` appended (of checkpoints, which survive a resume) are kept.
+        """
+        if not self.eval_file.exists():
+            return
+        kept = []
+        for line in self.eval_file.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            during = isinstance(rec, dict) and (rec.get("provenance") or {}).get("during_training")
+            if not (during and rec.get("step", 0) > step):
+                kept.append(line)
+        atomic_write_text(self.eval_file, "".join(k + "\n" for k in kept))
 
     def read_log(self) -> list[dict]:
         if not self.log_file.exists():
