@@ -51,9 +51,10 @@ details summary { cursor: pointer; color: #555; }
 def build_report(run_dir: PathLike) -> Path:
     """Write ``run_dir/report.html`` (atomically) from what the run directory holds, and return its path.
 
-    Reads (each optional): ``run.json``, ``log.jsonl`` (unparseable lines are skipped), ``config.yaml``
-    and ``samples/step_NNNNNNN.png``. The page: a summary table, warnings, loss and metric curves, the
-    final snapshot, up to ~24 snapshots over time, events, and the config verbatim.
+    Reads (each optional): ``run.json``, ``log.jsonl`` (unparseable lines are skipped), ``config.yaml``,
+    ``checkpoints/best.json`` and ``samples/step_NNNNNNN.png``. The page: a summary table, warnings,
+    loss curves, the scores during training (``eval`` records) and the best checkpoint, the final
+    snapshot, up to ~24 snapshots over time, events, and the config verbatim.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -71,9 +72,7 @@ def build_report(run_dir: PathLike) -> Path:
     parts.append(_summary_html(info, records, snapshots))
     parts.append(_messages_html(records, "warning", "Warnings", "warnings"))
     parts.append(_figure_section("Training curves", loss_figure(records), "no training records in log.jsonl yet"))
-    metrics = metric_figure(records)
-    if metrics is not None:
-        parts.append(_figure_section("Metrics", metrics, ""))
+    parts.append(_scores_html(records, _read_json(run_dir / "checkpoints" / "best.json")))
     parts.append(_snapshots_html(snapshots, run_dir / "samples" / "real.png"))
     parts.append(_events_html(records))
     parts.append("<h2>Configuration</h2>\n")
@@ -251,6 +250,25 @@ def _figure_section(heading: str, fig: Any, missing: str) -> str:
         return f"<h2>{_e(heading)}</h2>\n<p class=\"missing\">{_e(missing)}</p>\n"
     return (f"<h2>{_e(heading)}</h2>\n<img src=\"{_data_uri(figure_png(fig))}\" "
             f"alt=\"{_e(heading)}\">\n")
+
+
+def _scores_html(records: list[dict], best_manifest: dict) -> str:
+    """The "Scores during training" plot (one small panel per score) and the best checkpoint's line."""
+    from gankit.config import SCORE_DIRECTIONS
+
+    best = best_manifest.get("best") if isinstance(best_manifest.get("best"), dict) else None
+    fig = metric_figure(records, best, SCORE_DIRECTIONS)
+    if fig is None and best is None:
+        return ""
+    heading = "Scores during training"
+    parts = [_figure_section(heading, fig, "no scores in log.jsonl")]
+    if best is not None:
+        way = {"lower": "lower is better", "higher": "higher is better"}.get(str(best.get("better")), "")
+        parts.append(f"<p>Best checkpoint by <b>{_e(best.get('key'))}</b>{f' ({way})' if way else ''}: "
+                     f"<code>checkpoints/best.json</code>, step {_e(_fmt_num(best.get('step')))}, "
+                     f"{_e(best.get('key'))} = {_e(_fmt_num(best.get('value')))}. Sample from it with "
+                     f"<code>gankit sample RUN/checkpoints/best.json --n 64 --out best.png</code>.</p>\n")
+    return "".join(parts)
 
 
 def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = None) -> str:

@@ -19,6 +19,8 @@ TRAIN_PANELS = (
 NOT_CURVES = frozenset({"type", "step", "time", "img_per_s", "epoch"})
 PANEL_HEIGHT = 2.1
 FIG_WIDTH = 7.0
+SCORE_COLUMNS = 3  # small score panels per row
+SCORE_PANEL_HEIGHT = 1.8
 FIG_DPI = 90
 SMOOTH_FROM = 60  # with this many points or more, a smoothed line is drawn over the raw one
 
@@ -80,7 +82,7 @@ def _ema(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _plot_panel(ax, records: list[dict], keys: Iterable[str], title: str, log_y: bool,
-                marker: Optional[str] = None) -> bool:
+                marker: Optional[str] = None, legend: bool = True) -> bool:
     drawn = False
     for i, key in enumerate(keys):
         steps, values = _series(records, key)
@@ -101,7 +103,8 @@ def _plot_panel(ax, records: list[dict], keys: Iterable[str], title: str, log_y:
         if log_y:
             ax.set_yscale("log")
         ax.set_title(title, fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+        if legend:
+            ax.legend(fontsize=7, loc="best", framealpha=0.8)
         ax.grid(alpha=0.3, lw=0.5)
         ax.tick_params(labelsize=7)
     return drawn
@@ -132,12 +135,38 @@ def loss_figure(records: list[dict]) -> Any:
     return _panels_figure(train, panels)
 
 
-def metric_figure(records: list[dict]) -> Any:
-    """The figure of ``metric_curves``, or None when there are no eval records."""
+def metric_figure(records: list[dict], best: Optional[dict] = None,
+                  directions: Optional[dict] = None) -> Any:
+    """The figure of ``metric_curves``, or None when there are no eval records.
+
+    ``best`` (a best checkpoint's ``{"key", "value", "step"}``) is marked with a star on its panel;
+    ``directions`` (score key -> "min" | "max") adds "lower/higher is better" to the panel titles.
+    """
     evals = records_of_type(records, "eval")
-    keys = _numeric_keys(evals, NOT_CURVES)
-    # One panel per metric: FID (tens) and precision (0..1) do not share a scale.
-    return _panels_figure(evals, [(k, (k,), False) for k in keys])
+    keys = [k for k in _numeric_keys(evals, NOT_CURVES) if _series(evals, k)[0].size]
+    if not keys:
+        return None
+    # One small panel per score: FID (tens) and precision (0..1) do not share a scale.
+    cols = min(SCORE_COLUMNS, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig = new_figure(FIG_WIDTH, SCORE_PANEL_HEIGHT * rows + 0.3, FIG_DPI)
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
+    for ax, key in zip(axes, keys):
+        way = (directions or {}).get(key)
+        title = key + {"min": " (lower is better)", "max": " (higher is better)"}.get(way, "")
+        _plot_panel(ax, evals, (key,), title, False, marker="o", legend=False)
+        if best and best.get("key") == key and as_number(best.get("value")) is not None \
+                and as_number(best.get("step")) is not None:
+            star = ax.plot([float(best["step"])], [float(best["value"])], marker="*", ms=11, color="C3",
+                           ls="none", label=f"best (step {int(best['step'])})")
+            ax.legend(handles=star, fontsize=7, loc="best", framealpha=0.8)
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    for ax in axes[max(len(keys) - cols, 0):len(keys)]:  # the lowest panel of each column
+        ax.set_xlabel("step", fontsize=8)
+        ax.xaxis.set_tick_params(labelbottom=True)
+    fig.tight_layout(pad=0.5)
+    return fig
 
 
 def loss_curves(records: list[dict], path: PathLike) -> Optional[Path]:
@@ -154,10 +183,12 @@ def loss_curves(records: list[dict], path: PathLike) -> Optional[Path]:
     return None if fig is None else save_figure(fig, path)
 
 
-def metric_curves(records: list[dict], path: PathLike) -> Optional[Path]:
-    """Plot each numeric metric of the ``type: eval`` records against step, one panel per metric.
+def metric_curves(records: list[dict], path: PathLike, best: Optional[dict] = None,
+                  directions: Optional[dict] = None) -> Optional[Path]:
+    """Plot each numeric metric of the ``type: eval`` records against step, one small panel per metric
+    (see :func:`metric_figure` for ``best`` and ``directions``).
 
     Returns the path written, or None (nothing written) when there are no eval records.
     """
-    fig = metric_figure(records)
+    fig = metric_figure(records, best, directions)
     return None if fig is None else save_figure(fig, path)
