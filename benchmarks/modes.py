@@ -12,6 +12,13 @@ rows. Results: ``benchmarks/results/modes.md`` (tables beside the published rows
     .venv/bin/python benchmarks/modes.py --jobs 2                 # the full benchmark (10 seeds)
     .venv/bin/python benchmarks/modes.py --quick                  # smoke check: tiny runs, writes to a temp dir
     .venv/bin/python benchmarks/modes.py --objectives ns,hinge --datasets ring --seeds 3 --out /tmp/m
+    .venv/bin/python benchmarks/modes.py --jobs 2 --time-limit 50 # stop starting runs after 50 min ...
+    .venv/bin/python benchmarks/modes.py --jobs 2 --resume        # ... and later go on where it stopped
+
+Every finished run is appended to ``modes_runs.jsonl`` in the output folder at once, so an interrupted
+benchmark loses at most the runs in flight; ``--resume`` reuses the records whose configuration is
+unchanged. Runs are scheduled seed by seed, so a time-limited run leaves every cell with about the
+same number of seeds; the tables say how many each cell has.
 
 Objectives that need an autoencoder discriminator (BEGAN, EBGAN) run with ``model.arch=mlp-ae``: the
 same MLP widths, with D an MLP encoder to a code of ``z_dim`` units and an MLP decoder.
@@ -296,16 +303,20 @@ def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str],
              f"error over seeds; min is the worst seed. A perfect sampler scores 8 / 25 modes and "
              f"98.9% HQ (1 - e^-4.5).")
     L.append("")
+    if meta["seeds_done"] < meta["seeds"]:
+        L.append(f"**Partial: the run stopped at its time limit; some cells have fewer than {meta['seeds']} "
+                 f"seeds (column `seeds`). `--resume` completes it.**")
+        L.append("")
     # headline
     L.append("## Headline: the best configuration")
     L.append("")
-    L.append("| dataset | preset | modes mean (min) | HQ % mean (min) | KL mean | every seed all modes and >= 95% HQ? |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("| dataset | preset | seeds | modes mean (min) | HQ % mean (min) | KL mean | every seed all modes and >= 95% HQ? |")
+    L.append("|---|---|---|---|---|---|---|")
     for ds in datasets:
         s = summary.get(("best", ds))
         if s is None:
             continue
-        L.append(f"| {ds} ({s['n_modes']}) | `{BEST[ds]}` | {s['modes_mean']:.1f} ({s['modes_min']}) | "
+        L.append(f"| {ds} ({s['n_modes']}) | `{BEST[ds]}` | {s['seeds']} | {s['modes_mean']:.1f} ({s['modes_min']}) | "
                  f"{s['hq_mean']:.1f} ({s['hq_min']:.1f}) | {_pm(s['kl_mean'], None, 3)} | "
                  f"{'yes' if s['target_met'] else '**no**'} |")
     L.append("")
@@ -321,14 +332,14 @@ def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str],
         n_modes = next((summary[(r, ds)]["n_modes"] for r in rows if (r, ds) in summary), "?")
         L.append(f"### {ds} ({n_modes} modes)")
         L.append("")
-        L.append("| objective | modes | min | HQ % | min | KL | failed | minutes |")
-        L.append("|---|---|---|---|---|---|---|---|")
+        L.append("| objective | seeds | modes | min | HQ % | min | KL | failed | minutes |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             s = summary.get((r, ds))
             if s is None:
                 continue
             name = f"**best (`{BEST[ds]}`)**" if r == "best" else r
-            L.append(f"| {name} | {_pm(s['modes_mean'], s['modes_se'], 2)} | {s['modes_min']} | "
+            L.append(f"| {name} | {s['seeds']} | {_pm(s['modes_mean'], s['modes_se'], 2)} | {s['modes_min']} | "
                      f"{_pm(s['hq_mean'], s['hq_se'], 1)} | {s['hq_min']:.1f} | "
                      f"{_pm(s['kl_mean'], s['kl_se'], 3)} | {s['failed']} | {s['seconds'] / 60:.1f} |")
         L.append("")
@@ -380,6 +391,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--no-best", action="store_true", help="skip the ring-best / grid-best rows")
     p.add_argument("--jobs", type=int, default=2, help="parallel training processes")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="start no new run after MIN minutes; write the tables from the runs done")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the finished runs in OUT/modes_runs.jsonl whose configuration is unchanged")
     p.add_argument("--quick", action="store_true", help="smoke check: 1 seed, 20 steps, temp output dir")
     p.add_argument("--out", default=None, help=f"output folder (default {RESULTS.relative_to(HERE.parent)})")
     args = p.parse_args(argv)
@@ -424,33 +439,64 @@ def main(argv: Optional[list[str]] = None) -> int:
         per = c.objective.d_steps + 1 + (1 if "gp" in c.objective.name or c.objective.name == "dragan" else 0)
         return c.train.steps * per * (2 if c.model.arch.endswith("-ae") else 1) * c.data.batch_size ** 0.5
 
-    tasks.sort(key=cost, reverse=True)
-    print(f"{len(tasks)} runs ({len(rows)} rows x {len(datasets)} datasets x {seeds} seeds), "
-          f"{args.jobs} jobs -> {out}", flush=True)
+    # Seed by seed (a time limit leaves every cell with about as many seeds), longest first within a
+    # seed (so the pool's workers end together).
+    tasks.sort(key=lambda t: (t["seed"], -cost(t)))
+    log_path = out / "modes_runs.jsonl"
+    records: list[dict] = _reuse(log_path, tasks) if args.resume else []
+    if not args.resume and log_path.exists():
+        log_path.unlink()
+    done_keys = {(r["row"], r["dataset"], r["seed"]) for r in records}
+    tasks = [t for t in tasks if (t["row"], t["dataset"], t["seed"]) not in done_keys]
+    print(f"{len(tasks)} runs to do ({len(rows)} rows x {len(datasets)} datasets x {seeds} seeds"
+          f"{f', {len(records)} reused' if records else ''}), {args.jobs} jobs -> {out}", flush=True)
     t_start = time.perf_counter()
-    records: list[dict] = []
+    deadline = None if args.time_limit is None else t_start + 60 * args.time_limit
+
+    def finished(rec: dict, task: dict) -> None:
+        rec["config"] = task["config"]
+        with open(log_path, "a") as fh:  # at once: an interruption loses only the runs in flight
+            fh.write(json.dumps(rec) + "\n")
+        records.append(rec)
+        _progress(len(records), len(records) + len(tasks) - n_done[0], rec, t_start)
+
+    n_done = [0]
     if args.jobs <= 1:
-        done = map(run_one, tasks)
-        for i, rec in enumerate(done):
-            records.append(rec)
-            _progress(i + 1, len(tasks), rec, t_start)
+        for task in tasks:
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            n_done[0] += 1
+            finished(run_one(task), task)
     else:
         import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(run_one, t) for t in tasks]
-            for i, fut in enumerate(as_completed(futures)):
-                rec = fut.result()
-                records.append(rec)
-                _progress(i + 1, len(tasks), rec, t_start)
+            queue, running = list(tasks), {}
+            while queue or running:
+                while queue and len(running) < args.jobs and (deadline is None or time.perf_counter() < deadline):
+                    task = queue.pop(0)
+                    running[pool.submit(run_one, task)] = task
+                if not running:
+                    break
+                ready, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in ready:
+                    n_done[0] += 1
+                    finished(fut.result(), running.pop(fut))
     wall = time.perf_counter() - t_start
+    if not records:
+        print("no run finished; nothing to write")
+        return 1
 
     records.sort(key=lambda r: (rows.index(r["row"]), datasets.index(r["dataset"]), r["seed"]))
     summary = {}
     for key in configs:
         recs = [r for r in records if (r["row"], r["dataset"]) == key]
-        summary[key] = summarize(recs)
+        if recs:
+            summary[key] = summarize(recs)
     samples = {(r["row"], r["dataset"]): r.pop("samples") for r in records if "samples" in r}
+    for r in records:
+        r.pop("config", None)  # modes.json lists the configurations once
     modes, std = {}, {}
     for ds in datasets:
         dist = load_dataset(load_config(ds).data, "train")
@@ -464,7 +510,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     meta = {
         "command": ".venv/bin/" + command.strip(), "wall_minutes": wall / 60, "jobs": args.jobs,
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": _cpu(), "cores": os.cpu_count(),
-        "torch": torch.__version__, "gankit": gankit.__version__, "seeds": seeds, "python": platform.python_version(),
+        "torch": torch.__version__, "gankit": gankit.__version__, "seeds": seeds,
+        "seeds_done": min(s["seeds"] for s in summary.values()), "resumed": args.resume, "python": platform.python_version(),
         "architecture": describe_model(first_obj) if first_obj is not None else "-",
         "objectives": objectives, "datasets": datasets,
     }
@@ -482,14 +529,33 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
+def _reuse(log_path: Path, tasks: list[dict]) -> list[dict]:
+    """Finished runs from an earlier (interrupted) invocation whose configuration is unchanged."""
+    if not log_path.exists():
+        return []
+    wanted = {(t["row"], t["dataset"], t["seed"]): t["config"] for t in tasks}
+    kept: dict = {}
+    for line in log_path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a crash
+            continue
+        key = (rec.get("row"), rec.get("dataset"), rec.get("seed"))
+        if key in wanted and rec.get("config") == wanted[key]:
+            kept[key] = rec
+    return list(kept.values())
+
+
 def _headline_notes(summary: dict, datasets: list[str], run_best: bool) -> list[str]:
     if not run_best:
         return ["The best-configuration rows were not run."]
-    met = [ds for ds in datasets if summary[("best", ds)]["target_met"]]
-    missed = [ds for ds in datasets if ds not in met]
+    have = [ds for ds in datasets if ("best", ds) in summary]
+    met = [ds for ds in have if summary[("best", ds)]["target_met"]]
+    missed = [ds for ds in have if ds not in met]
     lines = []
     if met:
-        lines.append(f"Target met on {', '.join(met)}: all modes and >= 95% high-quality samples on every seed.")
+        lines.append(f"Target met on {', '.join(met)}: all modes and >= 95% high-quality samples on every seed "
+                     f"run.")
     if missed:
         lines.append(f"**Target not met on {', '.join(missed)}**: at least one seed misses a mode or falls "
                      f"below 95% high-quality samples (see min).")
