@@ -210,6 +210,12 @@ def write_markdown(path: Path, rows: list[dict], meta: dict) -> None:
         lines.append(f"| {r['system']} | {r['budget_s'] / 60:g} | {r['steps']} | {rate:.0f} | {r['fid']:.3f} | "
                      f"{r['precision']:.3f} | {r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | "
                      f"[grid]({r['grid']}) |")
+    last = max(r["budget_s"] for r in rows)
+    lines += ["", f"Samples after {last / 60:g} minutes (the first 64 of the scored 10,000):", ""]
+    finals = [r for r in rows if r["budget_s"] == last]
+    lines.append("| " + " | ".join(r["system"] for r in finals) + " |")
+    lines.append("|" + "---|" * len(finals))
+    lines.append("| " + " | ".join(f"![{r['system']}]({r['grid']})" for r in finals) + " |")
     lines += [
         "",
         "Notes:",
