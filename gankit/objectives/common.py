@@ -1,4 +1,4 @@
-"""Helpers shared by several objectives: input gradients of D, and checks on D's kind."""
+"""Helpers shared by several objectives: input gradients of D, packing, and checks on D's kind."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -8,18 +8,38 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.nets.output import DOutput
+from gankit.nets.tricks import pack_batch
+
+
+def pack_of(D: Any) -> int:
+    """Samples per discriminator output: ``model.d_pack`` for a packed D (PacGAN), else 1."""
+    return int(getattr(D, "pack", 1))
 
 
 def input_gradient(D: Any, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """dD(x)/dx [B, ...] with the graph kept (``create_graph``), so a penalty on it trains D.
+    """The gradient of each output of D with respect to its own input, with the graph kept
+    (``create_graph``), so a penalty on it trains D.
 
-    Per-sample gradients come from one backward of the summed logits: each logit depends only on
-    its own sample (true for D without BatchNorm, which :func:`forbid_batchnorm` checks).
+    x [B, ...] -> [B, ...] for a D with one output per sample; for a packed D (p samples per
+    output) -> [B / p, p * C, ...], the gradient with respect to each packed input, so that norms
+    taken per row are norms per pack. All gradients come from one backward of the summed outputs:
+    each output depends only on its own sample or pack (true for D without BatchNorm, which
+    :func:`forbid_batchnorm` checks).
     """
     x = x.detach().requires_grad_(True)
     logits = D(x, y).logits
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-    return grad
+    pack = pack_of(D)
+    if logits.shape[0] * pack != x.shape[0]:
+        raise ValueError(f"D gave {logits.shape[0]} outputs for {x.shape[0]} samples in packs of {pack}")
+    return pack_batch(grad, pack) if pack > 1 else grad
+
+
+def penalty_eps(D: Any, n: int, device: torch.device) -> torch.Tensor:
+    """Interpolation weights ~ U[0, 1] for ``n`` samples, one per discriminator input: [n] for a
+    plain D, [n / p] for a packed D (each pack moves along one line between a real and a fake pack,
+    the WGAN-GP construction for the packed D). ``terms.interpolate`` spreads them over the packs."""
+    return torch.rand(n // pack_of(D), device=device)
 
 
 def forbid_batchnorm(D: nn.Module, objective: str) -> None:
@@ -46,6 +66,9 @@ def check_param(ok: bool, key: str, value: Any, rule: str) -> None:
 
 def energy(D: Any, x: torch.Tensor, y: Optional[torch.Tensor], fn: Any,
            objective: str) -> tuple[torch.Tensor, DOutput]:
-    """Per-sample reconstruction energy ``fn(x, AE(x))`` [B] of an autoencoder D, and D's output."""
+    """Reconstruction energy ``fn(x, AE(x))`` of an autoencoder D, one per output ([B], or [B / p]
+    for a packed D, whose reconstruction is of the packed input), and D's output."""
     out = D(x, y)
-    return fn(x, require_recon(out, objective)), out
+    recon = require_recon(out, objective)
+    pack = pack_of(D)
+    return fn(pack_batch(x, pack) if pack > 1 else x, recon), out

@@ -9,7 +9,7 @@ import torch
 from gankit.nets.output import DOutput
 from gankit.objectives import terms
 from gankit.objectives.base import Objective, StepResult
-from gankit.objectives.common import check_param, forbid_batchnorm, input_gradient
+from gankit.objectives.common import check_param, forbid_batchnorm, input_gradient, penalty_eps
 from gankit.registry import OBJECTIVES
 
 
@@ -18,7 +18,7 @@ class DRAGAN(Objective):
     """D descends the logistic loss plus lambda E[(||grad D(x_hat)||_2 - 1)^2] at points
     x_hat = x + alpha (x_p - x) between a real batch and its perturbation
     x_p = x + perturb * std(x) * u, u ~ U[0, 1] elementwise, alpha ~ U[0, 1] per sample (as the
-    authors' code). G descends the non-saturating loss (``g_loss: minimax`` for the saturating one)."""
+    authors' code; per pack, and the norm per pack, with ``model.d_pack``). G descends the non-saturating loss (``g_loss: minimax`` for the saturating one)."""
 
     @dataclass
     class Params:
@@ -46,7 +46,7 @@ class DRAGAN(Objective):
                   y: Optional[torch.Tensor]) -> torch.Tensor:
         forbid_batchnorm(D, self.cfg.name)
         perturbed = terms.dragan_perturb(real, torch.rand_like(real), self.params.perturb)
-        alpha = torch.rand(real.shape[0], device=real.device)  # [B]
+        alpha = penalty_eps(D, real.shape[0], real.device)  # [B], or [B / p]: one per pack
         grad = input_gradient(D, terms.interpolate(perturbed, real, alpha), y)
         gp = terms.gradient_penalty(grad)
         self._gp = gp.detach()

@@ -83,7 +83,13 @@ def g_relativistic_average(real_logits: torch.Tensor, fake_logits: torch.Tensor)
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """x_hat = eps x + (1 - eps) x_tilde with one eps per sample: ``eps`` [B], x [B, ...]."""
+    """x_hat = eps x + (1 - eps) x_tilde, x [B, ...], with one eps per sample (``eps`` [B]) or per
+    group of B / N consecutive samples (``eps`` [N]: one per pack of a packed D)."""
+    group = real.shape[0] // eps.shape[0]
+    if group * eps.shape[0] != real.shape[0]:
+        raise ValueError(f"{eps.shape[0]} interpolation weights do not split a batch of {real.shape[0]}")
+    if group > 1:
+        eps = eps.repeat_interleave(group)
     eps = eps.view(-1, *([1] * (real.dim() - 1)))
     return eps * real + (1.0 - eps) * fake
 
@@ -95,15 +101,16 @@ def dragan_perturb(real: torch.Tensor, noise: torch.Tensor, scale: float = 0.5) 
 
 
 def gradient_penalty(grad: torch.Tensor, target: float = 1.0) -> torch.Tensor:
-    """E[(||grad||_2 - target)^2] over the batch, the norm per sample over all other dims
-    (WGAN-GP, Gulrajani et al. 2017; DRAGAN). ``grad`` [B, ...] is dD/dx at the penalty points."""
+    """E[(||grad||_2 - target)^2] over the batch, the norm per row over all other dims
+    (WGAN-GP, Gulrajani et al. 2017; DRAGAN). ``grad`` [N, ...] is dD/dx at the penalty points, one
+    row per D output (per sample, or per pack for a packed D: ``common.input_gradient``)."""
     norms = torch.linalg.vector_norm(grad.flatten(1), dim=1)  # [B]
     return ((norms - target) ** 2).mean()
 
 
 def r1_penalty(grad: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
     """Zero-centred penalty gamma/2 E[||grad||_2^2] (Mescheder et al. 2018): R1 with the gradient
-    at real points, R2 with it at generated ones."""
+    at real points, R2 with it at generated ones; ``grad`` [N, ...], one row per D output."""
     return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()
 
 

@@ -9,14 +9,15 @@ import torch
 from gankit.nets.output import DOutput
 from gankit.objectives import terms
 from gankit.objectives.base import Objective, StepResult
-from gankit.objectives.common import check_param, forbid_batchnorm, input_gradient
+from gankit.objectives.common import check_param, forbid_batchnorm, input_gradient, penalty_eps
 from gankit.registry import OBJECTIVES
 
 
 @OBJECTIVES.register("wgan-gp")
 class WGANGP(Objective):
     """Critic descends -E[D(x)] + E[D(G(z))] + lambda E[(||grad D(x_hat)||_2 - 1)^2] with
-    x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per sample (Algorithm 1); G descends -E[D(G(z))].
+    x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per sample (Algorithm 1; per pack, and the norm per
+    pack, with ``model.d_pack``); G descends -E[D(G(z))].
     The paper's Adam (lr 1e-4, betas (0, 0.9)) and 5 critic steps are set by the presets."""
 
     @dataclass
@@ -40,7 +41,7 @@ class WGANGP(Objective):
     def d_penalty(self, D: Any, real: torch.Tensor, fake: torch.Tensor,
                   y: Optional[torch.Tensor]) -> torch.Tensor:
         forbid_batchnorm(D, self.cfg.name)
-        eps = torch.rand(real.shape[0], device=real.device)  # [B]
+        eps = penalty_eps(D, real.shape[0], real.device)  # [B], or [B / p]: one per pack
         grad = input_gradient(D, terms.interpolate(real, fake, eps), y)
         gp = terms.gradient_penalty(grad, self.params.target)
         self._gp = gp.detach()
