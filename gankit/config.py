@@ -51,6 +51,7 @@ class ModelConfig:
     d_dropout: float = 0.0  # dropout in the MLP discriminator (the original paper used it)
     max_channels: int = 512  # dcgan: cap on channels at low resolution
     init: str = "dcgan"  # dcgan: N(0, 0.02) weights | default: PyTorch's
+    d_pack: int = 1  # PacGAN packing (Lin et al. 2018): D judges d_pack samples at once (1 = off)
 
     def validate(self) -> None:
         _check(self.z_dim >= 1, "model.z_dim", self.z_dim, "must be >= 1")
@@ -66,6 +67,8 @@ class ModelConfig:
         _check(0.0 <= self.d_dropout < 1.0, "model.d_dropout", self.d_dropout, "must be in [0, 1)")
         _check(self.init in ("dcgan", "default"), "model.init", self.init,
                "must be 'dcgan' or 'default'")
+        _check(self.d_pack >= 1, "model.d_pack", self.d_pack,
+               "must be >= 1 (samples per discriminator input; 1 = no packing)")
 
 
 @dataclass
@@ -179,6 +182,10 @@ class Config:
         self.objective.validate()
         self.train.validate()
         self.eval.validate()
+        # Cross-key rule: packing splits every real and fake batch into packs of d_pack samples.
+        _check(self.data.batch_size % self.model.d_pack == 0, "data.batch_size", self.data.batch_size,
+               f"must be a multiple of model.d_pack={self.model.d_pack} (D judges packs of "
+               f"{self.model.d_pack} samples)")
         return self
 
     def to_dict(self) -> dict:

@@ -1,4 +1,8 @@
-"""Architectures, registered by name; ``build_nets`` makes (G, D) from a ModelConfig."""
+"""Architectures, registered by name; ``build_nets`` makes (G, D) from a ModelConfig.
+
+An architecture is ``fn(cfg, spec, d_shape) -> (G, D)``: G makes items of ``spec.shape``, D judges
+inputs of ``d_shape`` (the same shape, or the packed one with ``model.d_pack`` > 1).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -12,6 +16,7 @@ from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_pla
 from gankit.nets.layers import dcgan_init
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
+from gankit.nets.tricks import PackedDiscriminator, packed_shape
 from gankit.registry import ARCHS
 
 __all__ = ["DOutput", "Generator", "Discriminator", "build_nets", "DataSpec"]
@@ -30,42 +35,49 @@ class DataSpec(dict):
 
 
 @ARCHS.register("mlp")
-def _mlp(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+def _mlp(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist)
-    d = MLPDiscriminator(spec.shape, cfg.d_width, cfg.d_layers, cfg.d_norm, cfg.d_dropout)
+    d = MLPDiscriminator(d_shape, cfg.d_width, cfg.d_layers, cfg.d_norm, cfg.d_dropout)
     return g, d
 
 
 @ARCHS.register("dcgan")
-def _dcgan(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+def _dcgan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
         raise GankitError(f"model.arch=dcgan needs square images, but the data has shape "
                           f"{spec.shape}; use model.arch=mlp for vector data")
     g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist)
-    d = DCGANDiscriminator(spec.shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
+    d = DCGANDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
     return g, d
 
 
 @ARCHS.register("mlp-ae")
-def _mlp_ae(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+def _mlp_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist)
-    d = mlp_autoencoder(spec.shape, spec.kind, cfg.d_width, cfg.d_layers, cfg.z_dim, cfg.d_norm)
+    d = mlp_autoencoder(d_shape, spec.kind, cfg.d_width, cfg.d_layers, cfg.z_dim, cfg.d_norm)
     return g, d
 
 
 @ARCHS.register("dcgan-ae")
-def _dcgan_ae(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+def _dcgan_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
         raise GankitError(f"model.arch=dcgan-ae needs square images, but the data has shape "
                           f"{spec.shape}; use model.arch=mlp-ae for vector data")
     g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist)
-    d = dcgan_autoencoder(spec.shape, cfg.d_width, cfg.z_dim, cfg.d_norm, cfg.max_channels)
+    d = dcgan_autoencoder(d_shape, cfg.d_width, cfg.z_dim, cfg.d_norm, cfg.max_channels)
     return g, d
 
 
 def build_nets(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
-    """Make (G, D) for ModelConfig ``cfg`` and the data described by ``spec``."""
-    g, d = ARCHS.get(cfg.arch)(cfg, spec)
+    """Make (G, D) for ModelConfig ``cfg`` and the data described by ``spec``.
+
+    With ``cfg.d_pack`` = p > 1 (PacGAN), D is the architecture's discriminator built for packs of p
+    items (``packed_shape``) inside a :class:`PackedDiscriminator`; its weights are then under
+    ``inner.`` in a state dict."""
+    pack = cfg.d_pack
+    g, d = ARCHS.get(cfg.arch)(cfg, spec, packed_shape(spec.shape, pack))
+    if pack > 1:
+        d = PackedDiscriminator(d, pack)
     if cfg.init == "dcgan":
         dcgan_init(g)
         dcgan_init(d)

@@ -35,5 +35,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """D(x, y=None) -> DOutput."""
 
+    pack: int = 1  # samples judged together per output (PacGAN packing: nets/tricks.py)
+
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
         raise NotImplementedError

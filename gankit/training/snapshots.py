@@ -24,10 +24,14 @@ def render_step(trainer: Any, path: Path) -> None:
             render_snapshot(path, kind="image", step=trainer.step, fake=data.from_model(fake).numpy())
             return
         dim = trainer.spec.shape[0]
+        pack = getattr(D, "pack", 1)
         label = "D(x)" if obj.probabilistic else "critic D(x)"
+        if pack > 1:  # a packed D (PacGAN) scores packs: show it on packs of copies of one point
+            label = label.replace("D(x)", f"D(x, ..., x) ({pack} copies)")
 
         def d_fn(points: np.ndarray) -> np.ndarray:
-            logits = D(torch.as_tensor(points, dtype=torch.float32, device=trainer.device)).logits
+            x = torch.as_tensor(points, dtype=torch.float32, device=trainer.device)
+            logits = D(x.repeat_interleave(pack, 0)).logits  # [K * pack] -> [K]
             values = torch.sigmoid(logits) if obj.probabilistic else logits
             return values.cpu().numpy()
 
