@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -27,6 +26,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 METRICS = ("fid", "kid", "pr", "dc")
 LABELS = {"fid": "FID", "kid": "KID (100 x 1,000)", "pr": "precision/recall (k=3)", "dc": "density/coverage (k=5)"}
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402
 
 
 def _rss_mib() -> float:
@@ -79,15 +81,6 @@ def run_case(metric: str, n: int, dim: int, device: str) -> dict:
         out["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write_markdown(rows: list[dict], path: Path, command: str, started: str, loads: list[float]) -> None:

@@ -35,9 +35,12 @@ import shlex
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -509,7 +512,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     meta = {
         "command": ".venv/bin/" + command.strip(), "wall_minutes": wall / 60, "jobs": args.jobs,
-        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": _cpu(), "cores": os.cpu_count(),
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "cores": os.cpu_count(),
         "torch": torch.__version__, "gankit": gankit.__version__, "seeds": seeds,
         "seeds_done": min(s["seeds"] for s in summary.values()), "resumed": args.resume, "python": platform.python_version(),
         "architecture": describe_model(first_obj) if first_obj is not None else "-",
@@ -569,15 +572,6 @@ def _progress(i: int, n: int, rec: dict, t_start: float) -> None:
           f"seed {rec['seed']}: {rec['modes']:2d}/{rec['n_modes']} modes, {hq:5.1f}% HQ "
           f"({rec['seconds']:.0f}s){err}", flush=True)
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from machine import cpu_model  # noqa: E402
 from plain_loop import PlainLoop  # noqa: E402
 
 from gankit.config import load_config  # noqa: E402
@@ -48,15 +49,6 @@ MODELS = {  # preset -> (label, target seconds per repeat per loop, overrides fo
 
 # --------------------------------------------------------------------------- machine
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def matmul_rate(n: int = 2048, repeats: int = 7) -> dict:

@@ -40,6 +40,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from machine import cpu_model  # noqa: E402
 from plain_loop import PlainLoop  # noqa: E402
 
 import gankit  # noqa: E402
@@ -303,7 +304,7 @@ def main() -> int:
     evaluate(cfg, ctx["spec"], real, rows, args, grids, tag)
     prov = rows[0]["provenance"]
     meta = {"minutes": minutes, "check": check, "n": args.n, "n_real": prov["n_real"], "seed": args.seed,
-            "threads": args.threads, "parallel": args.parallel, "batch_size": cfg.data.batch_size, "cpu": _cpu(),
+            "threads": args.threads, "parallel": args.parallel, "batch_size": cfg.data.batch_size, "cpu": cpu_model(),
             "extractor": prov["extractor"], "weights_sha256": prov["weights_sha256"], "classifier_accuracy": prov.get("classifier_test_accuracy"),
             "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
             "torch": torch.__version__, "gankit": gankit.__version__,
@@ -313,15 +314,6 @@ def main() -> int:
     print(f"wrote {out / f'time_to_quality{tag}.md'}")
     return 0
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

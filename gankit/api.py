@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from gankit.config import Config, load_config, preset_dict, preset_names
+from gankit.config import Config, load_config, preset_names
 from gankit.errors import GankitError
 
 

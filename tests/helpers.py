@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file
+from torch import nn
+
+from gankit.nets import DOutput
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,3 +32,28 @@ def final_tensors(run_dir: Path) -> dict:
     """All tensors of the newest checkpoint of a run."""
     ckpts = sorted((run_dir / "checkpoints").glob("step_*.safetensors"))
     return load_file(str(ckpts[-1]))
+
+
+# Critics with known input gradients, for the hand-computed penalty tests.
+
+
+class LinearD(nn.Module):
+    """D(x) = w . x (x flattened; packed inputs too): its input gradient is w at every point."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x, y=None):
+        return DOutput(logits=x.flatten(1) @ self.w)
+
+
+class HalfSquareD(nn.Module):
+    """D(x) = s/2 ||x||^2: its input gradient is s x."""
+
+    def __init__(self, s=1.0):
+        super().__init__()
+        self.s = nn.Parameter(torch.tensor(s))
+
+    def forward(self, x, y=None):
+        return DOutput(logits=0.5 * self.s * x.flatten(1).pow(2).sum(1))

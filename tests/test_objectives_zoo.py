@@ -17,7 +17,7 @@ from gankit.objectives.common import input_gradient
 from gankit.training import checkpoint as ckpt
 from gankit.training.loop import Trainer
 
-from helpers import ROOT, TINY_DIGITS, TINY_RING, final_tensors
+from helpers import ROOT, TINY_DIGITS, TINY_RING, HalfSquareD, LinearD, final_tensors
 
 ZOO = ["wgan", "wgan-gp", "lsgan", "dragan", "began", "hinge", "r1", "r2", "ragan", "ebgan"]
 PRESETS = {"ring-wgan": "wgan", "ring-wgan-gp": "wgan-gp", "digits-lsgan": "lsgan",
@@ -34,26 +34,6 @@ def _obj(name, **params):
     return build_objective(ObjectiveConfig(name=name, params=params))
 
 
-class LinearD(nn.Module):
-    """D(x) = w . x: its input gradient is w at every point."""
-
-    def __init__(self, w):
-        super().__init__()
-        self.w = nn.Parameter(torch.tensor(w))
-
-    def forward(self, x, y=None):
-        return DOutput(logits=x.flatten(1) @ self.w)
-
-
-class HalfSquareD(nn.Module):
-    """D(x) = s/2 ||x||^2: its input gradient is s x."""
-
-    def __init__(self, s=1.0):
-        super().__init__()
-        self.s = nn.Parameter(torch.tensor(s))
-
-    def forward(self, x, y=None):
-        return DOutput(logits=0.5 * self.s * x.flatten(1).pow(2).sum(1))
 
 
 class ZeroAE(nn.Module):

@@ -17,7 +17,7 @@ from gankit.objectives import build_objective, terms
 from gankit.objectives.common import energy, input_gradient
 from gankit.training.loop import Trainer
 
-from helpers import TINY_DIGITS, TINY_RING, final_tensors
+from helpers import TINY_DIGITS, TINY_RING, HalfSquareD, LinearD, final_tensors
 
 
 def _obj(name, **params):
@@ -30,24 +30,6 @@ class Recorder(nn.Module):
     def forward(self, x, y=None):
         self.x, self.y = x, y
         return DOutput(logits=x.flatten(1).sum(1), features=x.flatten(1))
-
-
-class LinearD(nn.Module):
-    """D(v) = w . v on packed inputs v: its input gradient per pack is w everywhere."""
-
-    def __init__(self, w):
-        super().__init__()
-        self.w = nn.Parameter(torch.tensor(w))
-
-    def forward(self, x, y=None):
-        return DOutput(logits=x.flatten(1) @ self.w)
-
-
-class HalfSquareD(nn.Module):
-    """D(v) = 1/2 ||v||^2: its input gradient is v itself."""
-
-    def forward(self, x, y=None):
-        return DOutput(logits=0.5 * x.flatten(1).pow(2).sum(1))
 
 
 class ZeroAE(nn.Module):
