@@ -13,6 +13,18 @@ from gankit.errors import GankitError
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
+_FINITE_ROWS = 4096  # rows per block of the finiteness check
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether every value of ``t`` is finite, checked a block of rows at a time.
+
+    ``torch.isfinite`` of a whole [50000, 2048] float32 matrix briefly needs about 1.8 times the
+    matrix's memory (measured: +687 MiB for a 391 MiB matrix); blocks of rows keep that small.
+    """
+    return all(bool(torch.isfinite(c).all()) for c in t.split(_FINITE_ROWS))
+
+
 def as_matrix(x: Any, name: str, *, dtype: Optional[torch.dtype] = None, min_rows: int = 1) -> torch.Tensor:
     """``x`` (array or tensor [N, F]) as a CPU-or-device torch tensor, checked.
 
@@ -31,8 +43,8 @@ def as_matrix(x: Any, name: str, *, dtype: Optional[torch.dtype] = None, min_row
     if dtype is None:
         dtype = torch.float64 if t.dtype == torch.float64 else torch.float32
     t = t.to(dtype)
-    if not bool(torch.isfinite(t).all()):  # .all() on bools: no int64 copy of an [N, F] mask
-        bad = int(t.numel() - torch.isfinite(t).count_nonzero())
+    if not all_finite(t):
+        bad = sum(int(c.numel() - torch.isfinite(c).count_nonzero()) for c in t.split(_FINITE_ROWS))
         raise GankitError(f"{name} contain {bad} non-finite values (NaN/inf); a diverged generator gives "
                           "these, and the metric is undefined for them")
     return t
