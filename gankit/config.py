@@ -110,6 +110,8 @@ class TrainConfig:
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     ema: float = 0.0  # EMA decay of the generator's weights (0 = off); sampling uses the EMA when on
     ema_start: int = 0  # step at which the EMA starts to average (before it, it copies G)
+    lr_decay: str = "none"  # none | linear: both learning rates fall linearly to 0 at the last step
+    lr_decay_start: float = 0.0  # fraction of train.steps after which the linear decay begins (0 = from the start)
     log_every: int = 50
     sample_every: int = 250
     checkpoint_every: int = 500
@@ -123,6 +125,9 @@ class TrainConfig:
         for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "n_show"):
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "must be >= 1")
         _check(0.0 <= self.ema < 1.0, "train.ema", self.ema, "must be in [0, 1)")
+        _check(self.lr_decay in ("none", "linear"), "train.lr_decay", self.lr_decay, "must be none or linear")
+        _check(0.0 <= self.lr_decay_start < 1.0, "train.lr_decay_start", self.lr_decay_start,
+               "must be a fraction of train.steps in [0, 1)")
         _check(self.device in ("cpu", "cuda", "auto"), "train.device", self.device,
                "must be cpu, cuda or auto")
         _check(self.threads >= 0, "train.threads", self.threads, "must be >= 0")

@@ -46,10 +46,12 @@ def test_unknown_key_names_the_closest():
     ("data.channels=2", "data.channels"),
     ("train.g_optim.lr=fast", "train.g_optim.lr' must be a number"),
     ("objective.reuse_fake=maybe", "objective.reuse_fake' must be true or false"),
+    ("train.lr_decay=cosine", "train.lr_decay' = 'cosine' must be none or linear"),
+    ("train.lr_decay_start=1.0", "train.lr_decay_start' = 1.0 must be a fraction"),
 ])
 def test_bad_values_are_named(override, message):
     with pytest.raises(GankitError, match=message.replace(".", r"\.")):
-        load_config("digits", [override])
+        load_config("digits", override.split())
 
 
 def test_unknown_preset_and_bad_override_syntax():

@@ -111,3 +111,37 @@ def test_divergence_stops_with_the_last_good_checkpoint(tmp_path):
     # whatever checkpoint is the latest, it holds finite weights: no NaN was ever saved
     _, state = ckpt.load_checkpoint(out)
     assert all(torch.isfinite(t).all() for t in state["G"].values() if t.is_floating_point())
+
+
+def test_linear_lr_decay_follows_the_step():
+    from gankit.training.optim import lr_factor
+
+    assert lr_factor(0, 10, "none", 0) == 1.0 and lr_factor(9, 10, "none", 0) == 1.0
+    assert [lr_factor(s, 10, "linear", 0.6) for s in range(10)] == [1, 1, 1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25]
+    cfg = load_config("ring", TINY_RING + ["train.steps=8", "train.lr_decay=linear", "train.lr_decay_start=0.5",
+                                           "train.g_optim.lr=0.001", "train.d_optim.lr=0.002"])
+    trainer = Trainer(cfg, None, progress=False)
+    seen = []
+    for _ in range(8):
+        trainer.iteration(want_stats=False)
+        seen.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+    want = [1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25]
+    assert [g for g, _ in seen] == pytest.approx([0.001 * f for f in want])
+    assert [d for _, d in seen] == pytest.approx([0.002 * f for f in want])
+
+
+def test_resume_with_lr_decay_is_exact(tmp_path):
+    import shutil
+
+    args = TINY_RING + ["train.checkpoint_every=10", "train.keep_checkpoints=10", "train.lr_decay=linear",
+                        "train.lr_decay_start=0.2"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    gankit.train("ring", args, out=full, steps=30, progress=False)
+    shutil.copytree(full, part)  # the same run, as if it had died right after its step-10 checkpoint
+    for f in part.glob("checkpoints/step_00000[23]0.*"):
+        f.unlink()
+    gankit.resume(part, progress=False)
+    want, got = final_tensors(full), final_tensors(part)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert torch.equal(got[k], want[k]), f"{k} differs after resuming a decaying run"

@@ -26,7 +26,7 @@ from gankit.training import checkpoint as ckpt
 from gankit.training.ema import EMA
 from gankit.training.evaluation import TrainingEvaluator
 from gankit.training.monitor import Monitor, mean_pairwise_distance
-from gankit.training.optim import build_optimizer
+from gankit.training.optim import build_optimizer, lr_factor, set_lr
 from gankit.training.rundir import JsonlLog, RunDir
 from gankit.training.snapshots import render_real, render_step
 
@@ -160,6 +160,13 @@ class Trainer:
         G, D, obj = self.G, self.D, self.objective
         stats: dict = {}
         y = None
+        t = self.cfg.train
+        if t.lr_decay != "none":
+            factor = lr_factor(self.step, t.steps, t.lr_decay, t.lr_decay_start)
+            set_lr(self.opt_g, t.g_optim.lr, factor)
+            set_lr(self.opt_d, t.d_optim.lr, factor)
+            if want_stats:
+                stats["lr_factor"] = factor
         for phase in self.phases:
             if phase.every > 1 and (self.step + 1) % phase.every:
                 continue

@@ -16,3 +16,21 @@ def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.opt
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps,
                                    momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, steps: int, decay: str, start: float) -> float:
+    """The multiplier of the configured learning rates for the generator step after ``step``.
+
+    ``linear`` keeps 1 for the first ``start`` (a fraction) of the ``steps``, then falls linearly so that
+    the last step (``steps - 1``) uses ``1 / (steps - s0)`` of the rate, s0 = floor(start * steps): a
+    function of the step alone, so a resumed run repeats it.
+    """
+    s0 = int(start * steps + 1e-9)  # 0.57 * 100 is 56.999...: the step the user meant
+    if decay == "none" or step < s0:
+        return 1.0
+    return (steps - step) / (steps - s0)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, base: float, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = base * factor
