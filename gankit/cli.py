@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--out", required=True, help="FILE.png (a grid or scatter) or FILE.npz (array x)")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    s.add_argument("--drs", action="store_true", help="discriminator rejection sampling (Azadi et al. 2019): "
+                   "keep the samples D finds most data-like (minimax/NS-type objectives)")
+    s.add_argument("--drs-percentile", type=float, metavar="Q",
+                   help="with --drs: gamma from the Q-th percentile of F, accepting more (default: the exact rule)")
+    s.add_argument("--drs-calibrate", type=int, default=0, metavar="STEPS",
+                   help="with --drs: first train D alone against G for STEPS steps (needs the training data)")
 
     e = sub.add_parser("eval", help="score a trained model, or compare two sets of samples",
                        description="Score a run's latest checkpoint (or a checkpoint) against its dataset's "
@@ -120,9 +126,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "sample":
         if not args.out.endswith((".png", ".npz")):
             raise GankitError(f"--out {args.out}: the file must end in .png (a picture) or .npz (arrays)")
+        if not args.drs and (args.drs_percentile is not None or args.drs_calibrate):
+            raise GankitError("--drs-percentile and --drs-calibrate need --drs")
         model = gankit.load(args.source)
-        out = model.save_samples(args.out, args.n, args.seed)
-        print(f"wrote {args.n} samples from step {model.step}{' (EMA)' if model.uses_ema else ''} to {out}")
+        drs = {"drs": True, "drs_percentile": args.drs_percentile, "drs_calibrate": args.drs_calibrate} \
+            if args.drs else {}
+        out = model.save_samples(args.out, args.n, args.seed, **drs)
+        how = " by discriminator rejection sampling" if args.drs else ""
+        print(f"wrote {args.n} samples from step {model.step}{' (EMA)' if model.uses_ema else ''}{how} to {out}")
         return 0
     if args.command == "eval":
         return _eval(args)

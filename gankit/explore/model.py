@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import torch
@@ -11,6 +11,9 @@ from gankit.config import from_dict
 from gankit.errors import GankitError
 from gankit.nets import DataSpec, build_nets
 from gankit.training.checkpoint import load_checkpoint, load_module_state
+
+if TYPE_CHECKING:
+    from gankit.explore.rejection import RejectionResult
 
 
 class LoadedGAN:
@@ -39,21 +42,53 @@ class LoadedGAN:
         return self.spec.kind
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
-        """Raw generator outputs [n, *shape] (images in [-1, 1]) from latents drawn with ``seed``."""
+    def generate(self, n: int, seed: int = 0, batch_size: int = 256, drs: bool = False,
+                 drs_percentile: Optional[float] = None, drs_calibrate: int = 0) -> torch.Tensor:
+        """Raw generator outputs [n, *shape] (images in [-1, 1]) from latents drawn with ``seed``.
+
+        ``drs`` keeps them by discriminator rejection sampling (:mod:`gankit.explore.rejection`) with the
+        checkpoint's D, first calibrated for ``drs_calibrate`` steps on the training data when > 0.
+        """
         if n < 1:
             raise GankitError(f"--n must be >= 1, got {n}")
+        if drs:
+            return self.rejection_sample(n, seed, drs_percentile, drs_calibrate).x
         z = self.G.sample_z(n, torch.Generator().manual_seed(seed))
         return torch.cat([self.G(chunk.to(self.device)).cpu() for chunk in z.split(batch_size)])
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """Samples as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D]."""
-        x = self.generate(n, seed)
+    def rejection_sample(self, n: int, seed: int = 0, percentile: Optional[float] = None,
+                         calibrate: int = 0) -> "RejectionResult":
+        """Discriminator rejection sampling from this model; see :func:`gankit.explore.rejection.rejection_sample`."""
+        from gankit.data import load_dataset
+        from gankit.explore.rejection import calibrate_discriminator, check_applicable, rejection_sample
+        from gankit.objectives import build_objective
+
+        check_applicable(build_objective(self.config.objective), self.config.model.d_pack)
+        D = self.D
+        if calibrate > 0:
+            data = load_dataset(self.config.data, "train")
+            real_gen = torch.Generator().manual_seed(seed + 1)
+            if hasattr(data, "sample"):
+                def sample_real(m: int) -> torch.Tensor:
+                    return data.sample(m, real_gen).to(self.device)
+            else:
+                def sample_real(m: int) -> torch.Tensor:
+                    idx = torch.randint(len(data), (m,), generator=real_gen)
+                    return data.to_model(data.x[idx]).to(self.device)
+            with torch.enable_grad():
+                D, _ = calibrate_discriminator(self.D, self.G, sample_real, steps=calibrate, seed=seed + 2)
+        return rejection_sample(self.G, D, n, torch.Generator().manual_seed(seed))
+
+    def sample(self, n: int, seed: int = 0, **drs: object) -> np.ndarray:
+        """Samples as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D].
+
+        Keyword arguments ``drs``, ``drs_percentile``, ``drs_calibrate`` as in :meth:`generate`."""
+        x = self.generate(n, seed, **drs)
         if self.kind == "image":
             return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         return x.float().numpy()
 
-    def save_samples(self, out: Union[str, Path], n: int, seed: int = 0) -> Path:
+    def save_samples(self, out: Union[str, Path], n: int, seed: int = 0, **drs: object) -> Path:
         """Write ``n`` samples to a grid/scatter ``.png`` or an ``.npz`` holding array ``x``."""
         from gankit.report import render_snapshot
 
@@ -61,7 +96,7 @@ class LoadedGAN:
         if out.suffix not in (".png", ".npz"):
             raise GankitError(f"--out {out}: the file must end in .png (a picture) or .npz (arrays)")
         out.parent.mkdir(parents=True, exist_ok=True)
-        x = self.sample(n, seed)
+        x = self.sample(n, seed, **drs)
         if out.suffix == ".npz":
             tmp = out.with_name(out.name + ".tmp.npz")
             np.savez(tmp, x=x)
