@@ -66,17 +66,13 @@ class LoadedGAN:
         check_applicable(build_objective(self.config.objective), self.config.model.d_pack)
         D = self.D
         if calibrate > 0:
-            data = load_dataset(self.config.data, "train")
-            real_gen = torch.Generator().manual_seed(seed + 1)
-            if hasattr(data, "sample"):
-                def sample_real(m: int) -> torch.Tensor:
-                    return data.sample(m, real_gen).to(self.device)
-            else:
-                def sample_real(m: int) -> torch.Tensor:
-                    idx = torch.randint(len(data), (m,), generator=real_gen)
-                    return data.to_model(data.x[idx]).to(self.device)
+            from gankit.data.sampler import BatchSampler
+
+            batch = 512  # calibrate_discriminator's batch
+            real = BatchSampler(load_dataset(self.config.data, "train"), batch, seed=seed + 1)
             with torch.enable_grad():
-                D, _ = calibrate_discriminator(self.D, self.G, sample_real, steps=calibrate, seed=seed + 2)
+                D, _ = calibrate_discriminator(self.D, self.G, lambda m: real.next()[0].to(self.device),
+                                               steps=calibrate, batch_size=batch, seed=seed + 2)
         return rejection_sample(self.G, D, n, torch.Generator().manual_seed(seed))
 
     def sample(self, n: int, seed: int = 0, **drs: object) -> np.ndarray:
