@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--drs", action="store_true", help="discriminator rejection sampling (Azadi et al. 2019): "
                    "keep the samples D finds most data-like (minimax/NS-type objectives)")
     s.add_argument("--drs-percentile", type=float, metavar="Q",
-                   help="with --drs: gamma from the Q-th percentile of F, accepting more (default: the exact rule)")
+                   help="with --drs: gamma from the Q-th percentile of F, keeping about (100 - Q)%% of draws (default: the exact rule)")
     s.add_argument("--drs-calibrate", type=int, default=0, metavar="STEPS",
                    help="with --drs: first train D alone against G for STEPS steps (needs the training data)")
 

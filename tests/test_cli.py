@@ -62,6 +62,7 @@ def test_sample_by_discriminator_rejection(tmp_path):
     model = gankit_api.load(out)
     res = model.rejection_sample(30, seed=1)
     assert res.x.shape == (30, 2) and 0 < res.acceptance <= 1 and res.draws >= 30
+    assert res.gamma == 0.0 and model.rejection_sample(30, seed=1, percentile=50).gamma != 0.0  # the percentile is used
     _one_line_error(gankit("sample", str(out), "--out", str(npz), "--drs-calibrate", "5"), "need --drs")
     wgan = tmp_path / "wgan"
     assert gankit("train", "ring", *TINY_RING, "objective.name=wgan", "--out", str(wgan), "--steps", "2",

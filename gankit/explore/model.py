@@ -73,7 +73,7 @@ class LoadedGAN:
             with torch.enable_grad():
                 D, _ = calibrate_discriminator(self.D, self.G, lambda m: real.next()[0].to(self.device),
                                                steps=calibrate, batch_size=batch, seed=seed + 2)
-        return rejection_sample(self.G, D, n, torch.Generator().manual_seed(seed))
+        return rejection_sample(self.G, D, n, torch.Generator().manual_seed(seed), percentile=percentile)
 
     def sample(self, n: int, seed: int = 0, **drs: object) -> np.ndarray:
         """Samples as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D].

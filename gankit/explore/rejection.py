@@ -11,8 +11,9 @@ this practical:
   goes on);
 - x is accepted with probability sigmoid(F(x)), F(x) = l - l_max - log(1 - exp(l - l_max - eps)) - gamma.
   With gamma = 0 this is the exact rule (sigmoid(F) ~ exp(l - l_max) for l well below l_max); a gamma
-  from the q-th percentile of F over the burn-in accepts more samples (q = 50: about half or more),
-  trading fidelity for speed.
+  from the q-th percentile of F over the burn-in centres F there, so that roughly the share of draws above
+  that percentile is kept (q = 50: about half): more than the exact rule when D's logits spread widely
+  (a trained D on a generator with outliers), fewer when they are nearly flat.
 
 It only applies where D's logit is a log density ratio: objectives with ``probabilistic = True`` (the
 minimax and non-saturating games, DRAGAN, R1/R2, ...), not a WGAN critic or an autoencoder energy, and
