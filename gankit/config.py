@@ -42,6 +42,7 @@ class ModelConfig:
     arch: str = "dcgan"  # mlp | dcgan | mlp-ae | dcgan-ae (the -ae discriminators are autoencoders)
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (U[-1, 1], as in the original paper)
+    z_categories: int = 0  # K > 0: append a one-hot code of a uniform class in K to z (a discrete latent)
     g_width: int = 64  # mlp: hidden units; dcgan: channels at the highest resolution
     d_width: int = 64
     g_layers: int = 2  # mlp: hidden layers (dcgan: set by the resolution)
@@ -57,6 +58,8 @@ class ModelConfig:
         _check(self.z_dim >= 1, "model.z_dim", self.z_dim, "must be >= 1")
         _check(self.z_dist in ("normal", "uniform"), "model.z_dist", self.z_dist,
                "must be 'normal' or 'uniform'")
+        _check(self.z_categories >= 0, "model.z_categories", self.z_categories,
+               "must be >= 0 (classes of the discrete latent code; 0 = none)")
         for key in ("g_width", "d_width", "max_channels"):
             _check(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "must be >= 1")
         for key in ("g_layers", "d_layers"):
@@ -77,9 +80,13 @@ class ObjectiveConfig:
     d_steps: int = 1  # k: discriminator steps per generator step (Goodfellow et al. 2014, Alg. 1)
     reuse_fake: bool = True  # G's step reuses the fakes of the last D step (as the PyTorch DCGAN example)
     params: dict = field(default_factory=dict)  # objective-specific, checked by the objective
+    # lambda of InfoGAN's mutual-information term (Chen et al. 2016) on G's categorical code
+    # (model.z_categories): D gets a Q head and both players add lambda * CE(Q(G(z, c)), c); 0 = off
+    info: float = 0.0
 
     def validate(self) -> None:
         _check(self.d_steps >= 1, "objective.d_steps", self.d_steps, "must be >= 1")
+        _check(self.info >= 0, "objective.info", self.info, "must be >= 0 (0 = no InfoGAN term)")
 
 
 @dataclass
@@ -191,7 +198,17 @@ class Config:
         _check(self.data.batch_size % self.model.d_pack == 0, "data.batch_size", self.data.batch_size,
                f"must be a multiple of model.d_pack={self.model.d_pack} (D judges packs of "
                f"{self.model.d_pack} samples)")
+        if self.objective.info > 0:
+            _check(self.model.z_categories > 0, "objective.info", self.objective.info,
+                   "needs a categorical code for Q to predict: set model.z_categories to K > 0")
+            _check(self.model.d_pack == 1, "objective.info", self.objective.info,
+                   "cannot be used with model.d_pack > 1 (a pack holds several codes); set model.d_pack=1")
         return self
+
+    @property
+    def code_head(self) -> int:
+        """Classes of D's Q head (InfoGAN): model.z_categories when objective.info > 0, else 0."""
+        return self.model.z_categories if self.objective.info > 0 else 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -47,3 +47,25 @@ def test_dcgan_init_and_uniform_prior():
     assert 0.015 < w.std().item() < 0.025 and abs(w.mean().item()) < 0.005
     z = g.sample_z(1000, torch.Generator().manual_seed(0))
     assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.9
+
+
+@pytest.mark.parametrize("arch, shape", [("mlp", (2,)), ("dcgan", (1, 8, 8))])
+def test_discrete_latent_code(arch, shape):
+    """model.z_categories = K appends a one-hot code of a uniform class to the continuous z."""
+    kind = "vector" if arch == "mlp" else "image"
+    plain, _ = build_nets(ModelConfig(arch=arch, z_dim=3, g_width=8, d_width=8),
+                          DataSpec(kind=kind, shape=list(shape)))
+    g, _ = build_nets(ModelConfig(arch=arch, z_dim=3, z_categories=5, g_width=8, d_width=8),
+                      DataSpec(kind=kind, shape=list(shape)))
+    assert g.latent_dim == 8 and plain.latent_dim == 3
+    z = g.sample_z(4000, torch.Generator().manual_seed(1))
+    assert z.shape == (4000, 8)
+    code = z[:, 3:]
+    assert torch.equal(code.sum(1), torch.ones(4000)) and set(code.unique().tolist()) == {0.0, 1.0}
+    counts = code.sum(0)
+    assert counts.min() > 700 and counts.max() < 900  # uniform over 5 classes: 800 each
+    # the continuous part is drawn first, from the same stream: it equals the plain prior's draw
+    assert torch.equal(z[:, :3], plain.sample_z(4000, torch.Generator().manual_seed(1)))
+    assert g(z).shape == (4000, *shape)
+    with pytest.raises(GankitError, match="model.z_categories"):
+        ModelConfig(z_categories=-1).validate()

@@ -29,7 +29,7 @@ class LoadedGAN:
             raise GankitError(f"checkpoint {self.path} holds an invalid config: {exc}") from None
         self.spec = DataSpec(manifest["data"])
         self.device = torch.device(device)
-        G, D = build_nets(self.config.model, self.spec)
+        G, D = build_nets(self.config.model, self.spec, self.config.code_head)
         which = "G_ema" if "G_ema" in state else "G"
         load_module_state(G, state[which], "generator", self.path)
         load_module_state(D, state["D"], "discriminator", self.path)

@@ -13,6 +13,7 @@ from gankit.errors import GankitError
 from gankit.nets.autoencoder import dcgan_autoencoder, mlp_autoencoder
 from gankit.nets.base import Discriminator, Generator
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_plan
+from gankit.nets.info import CodeHeadDiscriminator
 from gankit.nets.layers import dcgan_init
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
@@ -34,9 +35,14 @@ class DataSpec(dict):
         return tuple(self["shape"])
 
 
+def _latent(cfg: Any) -> dict:
+    """The generator's prior p(z), from the model config."""
+    return {"z_dist": cfg.z_dist, "z_categories": cfg.z_categories}
+
+
 @ARCHS.register("mlp")
 def _mlp(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
-    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist)
+    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, **_latent(cfg))
     d = MLPDiscriminator(d_shape, cfg.d_width, cfg.d_layers, cfg.d_norm, cfg.d_dropout)
     return g, d
 
@@ -46,14 +52,14 @@ def _dcgan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discrim
     if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
         raise GankitError(f"model.arch=dcgan needs square images, but the data has shape "
                           f"{spec.shape}; use model.arch=mlp for vector data")
-    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist)
+    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, **_latent(cfg))
     d = DCGANDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
     return g, d
 
 
 @ARCHS.register("mlp-ae")
 def _mlp_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
-    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist)
+    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, **_latent(cfg))
     d = mlp_autoencoder(d_shape, spec.kind, cfg.d_width, cfg.d_layers, cfg.z_dim, cfg.d_norm)
     return g, d
 
@@ -63,21 +69,25 @@ def _dcgan_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Disc
     if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
         raise GankitError(f"model.arch=dcgan-ae needs square images, but the data has shape "
                           f"{spec.shape}; use model.arch=mlp-ae for vector data")
-    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist)
+    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, **_latent(cfg))
     d = dcgan_autoencoder(d_shape, cfg.d_width, cfg.z_dim, cfg.d_norm, cfg.max_channels)
     return g, d
 
 
-def build_nets(cfg: Any, spec: DataSpec) -> tuple[Generator, Discriminator]:
+def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0) -> tuple[Generator, Discriminator]:
     """Make (G, D) for ModelConfig ``cfg`` and the data described by ``spec``.
 
     With ``cfg.d_pack`` = p > 1 (PacGAN), D is the architecture's discriminator built for packs of p
     items (``packed_shape``) inside a :class:`PackedDiscriminator`; its weights are then under
-    ``inner.`` in a state dict."""
+    ``inner.`` in a state dict. With ``code_head`` = K > 0, D also predicts G's categorical code of
+    K classes (InfoGAN's Q head, :class:`CodeHeadDiscriminator`; ``Config.code_head`` says when)."""
     pack = cfg.d_pack
-    g, d = ARCHS.get(cfg.arch)(cfg, spec, packed_shape(spec.shape, pack))
+    d_shape = packed_shape(spec.shape, pack)
+    g, d = ARCHS.get(cfg.arch)(cfg, spec, d_shape)
     if pack > 1:
         d = PackedDiscriminator(d, pack)
+    if code_head:
+        d = CodeHeadDiscriminator(d, d_shape, code_head)
     if cfg.init == "dcgan":
         dcgan_init(g)
         dcgan_init(d)

@@ -37,14 +37,14 @@ def _channels(width: int, stages: int, cap: int) -> list[int]:
 
 class DCGANGenerator(Generator):
     def __init__(self, shape: tuple, z_dim: int, width: int, norm: str = "batch",
-                 max_channels: int = 512, z_dist: str = "normal") -> None:
-        super().__init__(z_dim, z_dist)
+                 max_channels: int = 512, z_dist: str = "normal", z_categories: int = 0) -> None:
+        super().__init__(z_dim, z_dist, z_categories)
         channels, side, _ = shape
         self.base, stages = resolution_plan(side)
         chans = _channels(width, stages, max_channels)
         self.c0 = chans[0]
         self.project = nn.Sequential(
-            nn.Linear(z_dim, chans[0] * self.base * self.base, bias=False),
+            nn.Linear(self.latent_dim, chans[0] * self.base * self.base, bias=False),
             norm_1d(norm, chans[0] * self.base * self.base),
             nn.ReLU(inplace=True),
         )

@@ -14,11 +14,11 @@ from gankit.nets.output import DOutput
 
 class MLPGenerator(Generator):
     def __init__(self, shape: tuple, kind: str, z_dim: int, width: int, layers: int,
-                 norm: str = "batch", z_dist: str = "normal") -> None:
-        super().__init__(z_dim, z_dist)
+                 norm: str = "batch", z_dist: str = "normal", z_categories: int = 0) -> None:
+        super().__init__(z_dim, z_dist, z_categories)
         self.shape = tuple(shape)
         blocks: list[nn.Module] = []
-        fan_in = z_dim
+        fan_in = self.latent_dim
         for _ in range(layers):
             blocks += [nn.Linear(fan_in, width), norm_1d(norm, width), nn.ReLU(inplace=True)]
             fan_in = width

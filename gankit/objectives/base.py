@@ -8,12 +8,14 @@ discriminator outputs, and registers itself in ``OBJECTIVES``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 
 from gankit.nets.output import DOutput
+from gankit.objectives import terms
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Objective:
         self.cfg = cfg
         self.params = from_dict(dict(cfg.params), self.Params, "objective.params.")
         self._fake: Optional[torch.Tensor] = None
+        self._fake_z: Optional[torch.Tensor] = None  # the latent of the kept fakes
+        self.fake_z: Optional[torch.Tensor] = None  # the latent of the fakes fake_for_g returned last
 
     # ---- what the loop sees
     def schedule(self) -> list[Phase]:
@@ -80,14 +84,31 @@ class Objective:
             loss = loss + penalty
         stats = {"loss_d": loss.detach(), "d_real": self.d_value(real_out.logits.detach()),
                  "d_fake": self.d_value(fake_out.logits.detach())}
-        return StepResult(loss, stats)
+        return self.with_info(StepResult(loss, stats), fake_out, z, "d")
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
         fake_out = D(fake, y)
         loss = self.g_loss(fake_out)
-        return StepResult(loss, {"loss_g": loss.detach()})
+        return self.with_info(StepResult(loss, {"loss_g": loss.detach()}), fake_out, self.fake_z, "g")
+
+    # ---- InfoGAN's term, added to every objective's D and G steps (objective.info = lambda > 0)
+    def with_info(self, result: StepResult, fake_out: DOutput, z: Optional[torch.Tensor],
+                  player: str) -> StepResult:
+        """``result`` plus lambda * CE(Q(fake), c), c the categorical code in the last K columns of the
+        fakes' latent ``z`` (``Generator.sample_z``). In D's step the term trains the Q head and D's
+        body, in G's step the generator (D is frozen there), as InfoGAN does. Logs ``mi_<player>``,
+        the lower bound log K - CE on I(c; G(z, c)), in nats."""
+        if self.cfg.info <= 0:
+            return result
+        if fake_out.code is None or z is None:
+            raise ValueError("objective.info needs D's Q head (build_nets(..., code_head=K)) and the "
+                             "fakes' latent")
+        k = fake_out.code.shape[1]
+        ce = terms.info_categorical(fake_out.code, z[:, -k:].argmax(dim=1))
+        stats = {**result.stats, f"mi_{player}": math.log(k) - ce.detach()}
+        return StepResult(result.loss + self.cfg.info * ce, stats)
 
     # ---- the fakes of one iteration, for objectives that write their own d_step / g_step
     def fake_for_d(self, G: Any, z: torch.Tensor, y: Optional[torch.Tensor], last: bool) -> torch.Tensor:
@@ -96,13 +117,17 @@ class Objective:
         keep = last and self.cfg.reuse_fake
         with torch.set_grad_enabled(keep):
             fake = G(z, y)
-        self._fake = fake if keep else None
+        self._fake, self._fake_z = (fake, z) if keep else (None, None)
         return fake.detach()
 
     def fake_for_g(self, G: Any, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
-        """The fakes of the G step: those the last D step kept, else a fresh G(z, y)."""
-        fake = self._fake if self._fake is not None else G(z, y)
-        self._fake = None
+        """The fakes of the G step: those the last D step kept, else a fresh G(z, y). Their latent
+        is left in ``self.fake_z`` (the D step's z when its fakes are reused)."""
+        if self._fake is not None:
+            fake, self.fake_z = self._fake, self._fake_z
+        else:
+            fake, self.fake_z = G(z, y), z
+        self._fake, self._fake_z = None, None
         return fake
 
     def dreg_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],

@@ -35,10 +35,10 @@ class EBGAN(Objective):
                z: torch.Tensor, last: bool) -> StepResult:
         fake = self.fake_for_d(G, z, y, last)
         e_real = energy(D, real, y, terms.mse_reconstruction, self.cfg.name)[0]
-        e_fake = energy(D, fake, y, terms.mse_reconstruction, self.cfg.name)[0]
+        e_fake, fake_out = energy(D, fake, y, terms.mse_reconstruction, self.cfg.name)
         loss = terms.d_energy_margin(e_real, e_fake, self.params.margin)
-        return StepResult(loss, {"loss_d": loss.detach(), "d_real": e_real.mean().detach(),
-                                 "d_fake": e_fake.mean().detach()})
+        return self.with_info(StepResult(loss, {"loss_d": loss.detach(), "d_real": e_real.mean().detach(),
+                                                "d_fake": e_fake.mean().detach()}), fake_out, z, "d")
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
@@ -47,4 +47,5 @@ class EBGAN(Objective):
             raise ValueError("EBGAN's pull-away term needs the encoder's code in DOutput.features")
         pt = terms.pullaway(out.features)
         loss = e_fake.mean() + self.params.pt_weight * pt
-        return StepResult(loss, {"loss_g": loss.detach(), "pt": pt.detach()})
+        result = StepResult(loss, {"loss_g": loss.detach(), "pt": pt.detach()})
+        return self.with_info(result, out, self.fake_z, "g")

@@ -27,5 +27,6 @@ class RaGAN(Objective):
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
         real_logits = D(real, y).logits  # D is frozen in G's step: no gradient reaches it
-        loss = terms.g_relativistic_average(real_logits, D(fake, y).logits)
-        return StepResult(loss, {"loss_g": loss.detach()})
+        fake_out = D(fake, y)
+        loss = terms.g_relativistic_average(real_logits, fake_out.logits)
+        return self.with_info(StepResult(loss, {"loss_g": loss.detach()}), fake_out, self.fake_z, "g")

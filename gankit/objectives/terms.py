@@ -156,3 +156,13 @@ def pullaway(embeddings: torch.Tensor) -> torch.Tensor:
     unit = F.normalize(embeddings.flatten(1), dim=1)
     cos2 = (unit @ unit.T) ** 2  # [N, N], ones on the diagonal (for nonzero codes)
     return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
+
+
+# --------------------------------------------------------------------------- InfoGAN
+
+
+def info_categorical(code_logits: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's mutual-information term for a categorical code (Chen et al. 2016, eq. 5), to descend:
+    -E[log Q(c | G(z, c))] = cross-entropy of Q's logits [B, K] against the drawn classes c [B].
+    L_I = H(c) - this is the variational lower bound on I(c; G(z, c)) (H(c) = log K for a uniform c)."""
+    return F.cross_entropy(code_logits, code)

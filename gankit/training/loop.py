@@ -67,7 +67,7 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.data = load_dataset(cfg.data, "train")
         self.spec = data_spec(self.data)
-        G, D = build_nets(cfg.model, self.spec)
+        G, D = build_nets(cfg.model, self.spec, cfg.code_head)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.objective = build_objective(cfg.objective)
         self.opt_g = build_optimizer(t.g_optim, self.G.parameters())
