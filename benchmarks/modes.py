@@ -164,7 +164,8 @@ def describe_optim(cfg: Any) -> str:
 
 def describe_model(cfg: Any) -> str:
     m = cfg.model
-    text = (f"z_dim {m.z_dim} ({m.z_dist}); G {m.g_layers}x{m.g_width} ReLU"
+    code = f" + a one-hot code of {m.z_categories} classes" if getattr(m, "z_categories", 0) else ""
+    text = (f"z_dim {m.z_dim} ({m.z_dist}){code}; G {m.g_layers}x{m.g_width} ReLU"
             f"{' + BatchNorm' if m.g_norm == 'batch' else ''}, linear out; "
             f"D {m.d_layers}x{m.d_width} LeakyReLU(0.2){' + BatchNorm' if m.d_norm == 'batch' else ''}")
     for key in ("d_pack", "d_minibatch_std", "d_spectral_norm", "d_instance_noise"):
@@ -268,10 +269,14 @@ def summarize(records: list[dict]) -> dict:
     m_mean, m_se = mean_se(modes)
     h_mean, h_se = mean_se(hq)
     k_mean, k_se = mean_se(kls)
+    # spread (mode_metrics since this key was added; runs recorded before it lack it): shown only when
+    # every seed of the cell has it
+    spreads = [r.get("spread") for r in records]
+    sp_mean = mean_se(spreads)[0] if all(v is not None for v in spreads) else None
     n_modes = records[0]["n_modes"]
     return {"seeds": n, "modes_mean": m_mean, "modes_se": m_se, "modes_min": min(modes),
             "hq_mean": h_mean, "hq_se": h_se, "hq_min": min(hq), "kl_mean": k_mean, "kl_se": k_se,
-            "kl_n": len(kls), "n_modes": n_modes, "failed": sum(r["error"] is not None for r in records),
+            "kl_n": len(kls), "spread_mean": sp_mean, "n_modes": n_modes, "failed": sum(r["error"] is not None for r in records),
             "target_met": all(r["modes"] == n_modes and r["high_quality"] >= 0.95 for r in records),
             "seconds": sum(r["seconds"] for r in records)}
 
@@ -321,6 +326,8 @@ def plot(path: Path, rows: list[str], datasets: list[str], samples: dict, modes:
 
 def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str], summary: dict,
                    notes: dict) -> None:
+    from gankit.metrics.modes import perfect_spread
+
     L: list[str] = []
     L.append("# Mode coverage on the ring and the grid (BENCHMARKS.md section 1)")
     L.append("")
@@ -348,8 +355,9 @@ def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str],
     # headline
     L.append("## Headline: the best configuration")
     L.append("")
-    L.append("| dataset | preset (sampling) | seeds | modes mean (min) | HQ % mean (min) | KL mean | every seed all modes and >= 95% HQ? |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("| dataset | preset (sampling) | seeds | modes mean (min) | HQ % mean (min) | KL mean | spread | "
+             "every seed all modes and >= 95% HQ? |")
+    L.append("|---|---|---|---|---|---|---|---|")
     for ds, row in [(d, r) for r in ("best", DRS_ROW) for d in datasets]:
         s = summary.get((row, ds))
         if s is None:
@@ -357,7 +365,12 @@ def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str],
         label = f"`{BEST[ds]}`" + (" + DRS" if row == DRS_ROW else "")
         L.append(f"| {ds} ({s['n_modes']}) | {label} | {s['seeds']} | {s['modes_mean']:.1f} ({s['modes_min']}) | "
                  f"{s['hq_mean']:.1f} ({s['hq_min']:.1f}) | {_pm(s['kl_mean'], None, 3)} | "
-                 f"{'yes' if s['target_met'] else '**no**'} |")
+                 f"{_pm(s['spread_mean'], None, 2)} | {'yes' if s['target_met'] else '**no**'} |")
+    L.append("")
+    L.append(f"`spread`: the RMS per-coordinate offset of the HQ samples from their nearest mean, in units of "
+             f"the data's std (`mode_metrics`); a perfect sampler scores {perfect_spread(2):.2f}. Below it, G's "
+             f"modes are tighter than the data's, which lets HQ % pass the perfect sampler's 98.9%: the "
+             f"protocol counts coverage and precision, not the width of each mode.")
     L.append("")
     for line in meta.get("headline_notes", []):
         L.append(line)
@@ -587,6 +600,9 @@ def _reuse(log_path: Path, tasks: list[dict]) -> list[dict]:
     """Finished runs from an earlier (interrupted) invocation whose configuration is unchanged."""
     if not log_path.exists():
         return []
+    from gankit.config import load_config
+    from gankit.errors import GankitError
+
     wanted = {(t["row"], t["dataset"], t["seed"]): t["config"] for t in tasks}
     kept: dict = {}
     for line in log_path.read_text().splitlines():
@@ -595,9 +611,23 @@ def _reuse(log_path: Path, tasks: list[dict]) -> list[dict]:
         except json.JSONDecodeError:  # a line cut short by a crash
             continue
         key = (rec.get("row"), rec.get("dataset"), rec.get("seed"))
-        if key in wanted and rec.get("config") == wanted[key] and (rec.get("row") != "best" or "drs" in rec):
+        if key in wanted and _same_config(rec.get("config"), wanted[key], load_config, GankitError) \
+                and (rec.get("row") != "best" or "drs" in rec):
             kept[key] = rec
     return list(kept.values())
+
+
+def _same_config(stored: Optional[dict], wanted: dict, load_config: Any, error: type) -> bool:
+    """Whether a stored run's configuration is the wanted one. The stored one is read through the current
+    defaults first, so a config key added since (with a default that changes nothing) keeps old runs."""
+    if stored is None:
+        return False
+    if stored == wanted:
+        return True
+    try:
+        return load_config(stored).to_dict() == wanted
+    except error:  # a key since removed or renamed: not the same run
+        return False
 
 
 def _headline_notes(summary: dict, datasets: list[str], run_best: bool) -> list[str]:

@@ -8,7 +8,7 @@ import torch
 from gankit.config import load_config
 from gankit.data import load_dataset
 from gankit.data.toy import grid_modes, ring_modes
-from gankit.metrics.modes import evaluate_modes, mode_metrics, perfect_high_quality
+from gankit.metrics.modes import evaluate_modes, mode_metrics, perfect_high_quality, perfect_spread
 
 RING = ring_modes(8)
 STD = 0.01
@@ -78,7 +78,9 @@ def test_perfect_sampler_from_the_distribution(name, n_modes):
         # Binomial(2500, 0.989): std of the fraction ~0.002; 0.01 is > 4 std away.
         assert abs(out["high_quality"] - hq) < 0.01
         assert out["kl"] < 0.02 if n_modes == 8 else out["kl"] < 0.05
+        assert abs(out["spread"] - perfect_spread(2)) < 0.03
     assert np.mean([s["high_quality"] for s in scores]) == pytest.approx(hq, abs=0.004)
+    assert np.mean([s["spread"] for s in scores]) == pytest.approx(perfect_spread(2), abs=0.01)
 
 
 def test_collapsed_sampler_on_the_grid():
@@ -93,3 +95,26 @@ def test_collapsed_sampler_on_the_grid():
 def test_perfect_high_quality_matches_chi_distribution():
     assert perfect_high_quality(2, 2.0) == pytest.approx(1 - math.exp(-2.0))
     assert perfect_high_quality(1, 3.0) == pytest.approx(math.erf(3 / math.sqrt(2)), abs=1e-12)
+
+
+def test_spread_by_hand():
+    # Offsets from the nearest mean of 3 and 4 std (both high quality at threshold 5): per-coordinate
+    # RMS = sqrt((9 + 16) / 2 / 2) std.
+    samples = torch.stack([RING[0].double() + torch.tensor([3 * STD, 0.0], dtype=torch.float64),
+                           RING[4].double() + torch.tensor([0.0, -4 * STD], dtype=torch.float64),
+                           torch.zeros(2, dtype=torch.float64)])  # the centre: not high quality
+    out = mode_metrics(samples, RING, STD, threshold=5.0)
+    assert out["spread"] == pytest.approx(math.sqrt(25 / 4), rel=1e-9)
+    assert mode_metrics(RING[:3], RING, STD)["spread"] == 0.0  # samples on the means
+    assert mode_metrics(torch.zeros(3, 2), RING, STD)["spread"] is None
+
+
+def test_perfect_spread_closed_forms():
+    # chi2_2 is exponential with mean 2: E[r^2 | r^2 <= 9] = 2 - 9 e^-4.5 / (1 - e^-4.5).
+    e = math.exp(-4.5)
+    assert perfect_spread(2) == pytest.approx(math.sqrt((2 - 9 * e / (1 - e)) / 2), rel=1e-12)
+    # 1D: E[x^2 | |x| <= t] = 1 - 2 t phi(t) / (2 Phi(t) - 1).
+    t = 3.0
+    phi = math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+    assert perfect_spread(1) == pytest.approx(math.sqrt(1 - 2 * t * phi / math.erf(t / math.sqrt(2))), rel=1e-12)
+    assert perfect_spread(2, threshold=50.0) == pytest.approx(1.0, rel=1e-9)  # no truncation
