@@ -1,6 +1,7 @@
 """The discrete latent code (model.z_categories) and InfoGAN's mutual-information term (objective.info):
 the term by hand, its wiring into both players' steps for every objective, the Q head's checkpoint
 round trip, and the config rules."""
+import json
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from gankit.errors import GankitError
 from gankit.nets import DataSpec, build_nets
 from gankit.objectives import terms
 from gankit.registry import OBJECTIVES
+from gankit.report.plots import loss_figure
 from gankit.training.loop import Trainer
 
 from helpers import TINY_RING
@@ -80,8 +82,11 @@ def test_loss_is_the_game_plus_lambda_ce_and_g_step_uses_the_kept_fakes_code():
 
 
 def test_q_head_survives_a_checkpoint(tmp_path):
-    res = gankit.train("ring", TINY_RING + INFO + ["train.checkpoint_every=2"], out=tmp_path / "run",
-                       steps=2, progress=False)
+    res = gankit.train("ring", TINY_RING + INFO + ["train.checkpoint_every=2", "train.log_every=1"],
+                       out=tmp_path / "run", steps=2, progress=False)
+    records = [json.loads(line) for line in (res.path / "log.jsonl").read_text().splitlines()]
+    titles = [ax.get_title(loc="left") for ax in loss_figure(records).axes]
+    assert "code information (nats)" in titles  # the report plots the lower bound
     loaded = gankit.load(res.path)
     assert loaded.D.head.weight.shape[0] == 4
     x = loaded.sample(10, seed=0)

@@ -14,6 +14,8 @@ TRAIN_PANELS = (
     ("losses", ("loss_d", "loss_g"), False),
     ("discriminator output", ("d_real", "d_fake"), False),
     ("gradient norms", ("grad_norm_d", "grad_norm_g"), True),
+    # InfoGAN (objective.info): log K - CE, the lower bound on I(c; G(z, c)), at most log K
+    ("code information (nats)", ("mi_d", "mi_g"), False),
 )
 #: Bookkeeping keys that are never plotted as curves.
 NOT_CURVES = frozenset({"type", "step", "time", "img_per_s", "epoch"})
@@ -173,7 +175,7 @@ def loss_curves(records: list[dict], path: PathLike) -> Optional[Path]:
     """Plot training curves from log records into a PNG (atomically).
 
     Panels (each only when its keys are present): ``loss_d``/``loss_g``; ``d_real``/``d_fake``;
-    ``grad_norm_d``/``grad_norm_g`` (log y); and one "other" panel with any further numeric keys
+    ``grad_norm_d``/``grad_norm_g`` (log y); ``mi_d``/``mi_g`` (InfoGAN); and one "other" panel with any further numeric keys
     (never step, time, img_per_s, epoch). Only ``type: train`` records (or untyped ones) are used;
     long noisy curves get a smoothed line over the faint raw one.
 
