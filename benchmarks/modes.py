@@ -159,6 +159,8 @@ def describe_optim(cfg: Any) -> str:
     params = dataclasses.asdict(build_objective(cfg.objective).params)  # with the defaults filled in
     if params:
         text += "; " + ", ".join(f"{k}={v}" for k, v in params.items())
+    if getattr(cfg.objective, "info", 0):
+        text += f"; InfoGAN term lambda={cfg.objective.info:g} on the {cfg.model.z_categories}-class code"
     return text
 
 
@@ -331,14 +333,19 @@ def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str],
     L: list[str] = []
     L.append("# Mode coverage on the ring and the grid (BENCHMARKS.md section 1)")
     L.append("")
-    L.append(f"Reproduce (from the repository root; {meta['wall_minutes']:.1f} minutes of wall time on this "
-             f"machine, {meta['jobs']} parallel jobs):")
+    reused = meta.get("reused", 0)
+    L.append(f"Reproduce (from the repository root; the {meta['runs']} runs take {meta['train_hours']:.1f} hours "
+             f"of one core in all, about half that with 2 jobs; this invocation ran {meta['runs'] - reused} "
+             f"in {meta['wall_minutes']:.1f} minutes and reused {reused} recorded by earlier ones; without `--resume` "
+             f"it runs them all again):")
     L.append("")
     L.append("```")
     L.append(meta["command"])
     L.append("```")
     L.append("")
-    L.append(f"Run {meta['date']} on {meta['cpu']} ({meta['cores']} cores, shared with other work while it ran), "
+    L.append(f"Tables written {meta['date']} on {meta['cpu']} ({meta['cores']} cores, shared with other work while "
+             f"it ran; reused runs were recorded by earlier invocations, possibly on another machine of the same "
+             f"size), "
              f"torch {meta['torch']}, gankit {meta['gankit']}, 1 thread per run. "
              f"{meta['seeds']} seeds (train.seed = 0..{meta['seeds'] - 1}) per cell; each run draws "
              f"{N_SAMPLES:,} samples (latent seed 10000 + seed) from the generator (the EMA copy when on) in "
@@ -499,6 +506,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     records: list[dict] = _reuse(log_path, tasks) if args.resume else []
     if not args.resume and log_path.exists():
         log_path.unlink()
+    n_reused = len(records)
     done_keys = {(r["row"], r["dataset"], r["seed"]) for r in records}
     tasks = [t for t in tasks if (t["row"], t["dataset"], t["seed"]) not in done_keys]
     print(f"{len(tasks)} runs to do ({len(rows)} rows x {len(datasets)} datasets x {seeds} seeds"
@@ -537,6 +545,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     n_done[0] += 1
                     finished(fut.result(), running.pop(fut))
     wall = time.perf_counter() - t_start
+    trained = list(records)  # one per training run (the DRS rows below reuse the best rows' runs)
     if not records:
         print("no run finished; nothing to write")
         return 1
@@ -576,6 +585,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     meta = {
         "command": ".venv/bin/" + command.strip(), "wall_minutes": wall / 60, "jobs": args.jobs,
+        "reused": n_reused, "runs": len(trained),
+        "train_hours": sum(r["seconds"] + (r.get("drs") or {}).get("seconds", 0.0) for r in trained) / 3600,
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "cores": os.cpu_count(),
         "torch": torch.__version__, "gankit": gankit.__version__, "seeds": seeds,
         "seeds_done": min(s["seeds"] for s in summary.values()), "resumed": args.resume, "python": platform.python_version(),
