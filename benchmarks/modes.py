@@ -629,14 +629,19 @@ def _reuse(log_path: Path, tasks: list[dict]) -> list[dict]:
 
 
 def _same_config(stored: Optional[dict], wanted: dict, load_config: Any, error: type) -> bool:
-    """Whether a stored run's configuration is the wanted one. The stored one is read through the current
-    defaults first, so a config key added since (with a default that changes nothing) keeps old runs."""
+    """Whether a stored run trained the wanted configuration. Both are read through the current defaults
+    (a config key added since, with a default that changes nothing, keeps old runs) and compared without
+    their ``name`` and ``description``, which do not change a run."""
     if stored is None:
         return False
     if stored == wanted:
         return True
+
+    def canonical(data: dict) -> dict:
+        return {k: v for k, v in load_config(data).to_dict().items() if k not in ("name", "description")}
+
     try:
-        return load_config(stored).to_dict() == wanted
+        return canonical(stored) == canonical(wanted)
     except error:  # a key since removed or renamed: not the same run
         return False
 
