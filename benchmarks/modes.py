@@ -159,14 +159,14 @@ def describe_optim(cfg: Any) -> str:
     params = dataclasses.asdict(build_objective(cfg.objective).params)  # with the defaults filled in
     if params:
         text += "; " + ", ".join(f"{k}={v}" for k, v in params.items())
-    if getattr(cfg.objective, "info", 0):
+    if cfg.objective.info:
         text += f"; InfoGAN term lambda={cfg.objective.info:g} on the {cfg.model.z_categories}-class code"
     return text
 
 
 def describe_model(cfg: Any) -> str:
     m = cfg.model
-    code = f" + a one-hot code of {m.z_categories} classes" if getattr(m, "z_categories", 0) else ""
+    code = f" + a one-hot code of {m.z_categories} classes" if m.z_categories else ""
     text = (f"z_dim {m.z_dim} ({m.z_dist}){code}; G {m.g_layers}x{m.g_width} ReLU"
             f"{' + BatchNorm' if m.g_norm == 'batch' else ''}, linear out; "
             f"D {m.d_layers}x{m.d_width} LeakyReLU(0.2){' + BatchNorm' if m.d_norm == 'batch' else ''}")
@@ -278,7 +278,8 @@ def summarize(records: list[dict]) -> dict:
     n_modes = records[0]["n_modes"]
     return {"seeds": n, "modes_mean": m_mean, "modes_se": m_se, "modes_min": min(modes),
             "hq_mean": h_mean, "hq_se": h_se, "hq_min": min(hq), "kl_mean": k_mean, "kl_se": k_se,
-            "kl_n": len(kls), "spread_mean": sp_mean, "n_modes": n_modes, "failed": sum(r["error"] is not None for r in records),
+            "kl_n": len(kls), "spread_mean": sp_mean, "n_modes": n_modes,
+            "failed": sum(r["error"] is not None for r in records),
             "target_met": all(r["modes"] == n_modes and r["high_quality"] >= 0.95 for r in records),
             "seconds": sum(r["seconds"] for r in records)}
 
@@ -607,43 +608,45 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
-def _reuse(log_path: Path, tasks: list[dict]) -> list[dict]:
-    """Finished runs from an earlier (interrupted) invocation whose configuration is unchanged."""
-    if not log_path.exists():
+def read_runs(path: Path) -> list[dict]:
+    """The run records of a ``*_runs.jsonl`` log; a line cut short by a crash is skipped."""
+    if not path.exists():
         return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def canonical_config(data: Optional[dict]) -> Optional[str]:
+    """A run's configuration as a comparable key: read through the current defaults (a config key added
+    since, whose default changes nothing, keeps old runs) and without ``name`` and ``description``, which
+    do not change a run. None for a missing or no longer valid configuration (a key since renamed)."""
     from gankit.config import load_config
     from gankit.errors import GankitError
 
-    wanted = {(t["row"], t["dataset"], t["seed"]): t["config"] for t in tasks}
+    if data is None:
+        return None
+    try:
+        full = load_config(data).to_dict()
+    except GankitError:
+        return None
+    return json.dumps({k: v for k, v in full.items() if k not in ("name", "description")}, sort_keys=True)
+
+
+def _reuse(log_path: Path, tasks: list[dict]) -> list[dict]:
+    """Finished runs from an earlier (interrupted) invocation whose configuration is unchanged."""
+    wanted = {(t["row"], t["dataset"], t["seed"]): canonical_config(t["config"]) for t in tasks}
     kept: dict = {}
-    for line in log_path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a crash
-            continue
+    for rec in read_runs(log_path):
         key = (rec.get("row"), rec.get("dataset"), rec.get("seed"))
-        if key in wanted and _same_config(rec.get("config"), wanted[key], load_config, GankitError) \
+        if key in wanted and canonical_config(rec.get("config")) == wanted[key] \
                 and (rec.get("row") != "best" or "drs" in rec):
             kept[key] = rec
     return list(kept.values())
-
-
-def _same_config(stored: Optional[dict], wanted: dict, load_config: Any, error: type) -> bool:
-    """Whether a stored run trained the wanted configuration. Both are read through the current defaults
-    (a config key added since, with a default that changes nothing, keeps old runs) and compared without
-    their ``name`` and ``description``, which do not change a run."""
-    if stored is None:
-        return False
-    if stored == wanted:
-        return True
-
-    def canonical(data: dict) -> dict:
-        return {k: v for k, v in load_config(data).to_dict().items() if k not in ("name", "description")}
-
-    try:
-        return canonical(stored) == canonical(wanted)
-    except error:  # a key since removed or renamed: not the same run
-        return False
 
 
 def _headline_notes(summary: dict, datasets: list[str], run_best: bool) -> list[str]:

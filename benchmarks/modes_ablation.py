@@ -40,29 +40,6 @@ VARIANTS = {  # name -> overrides of the dataset's best preset
 }
 
 
-def _records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut short by a crash
-            continue
-    return out
-
-
-def _find(records: list[dict], dataset: str, seed: int, config: dict) -> Optional[dict]:
-    from gankit.config import load_config
-    from gankit.errors import GankitError
-
-    for rec in records:
-        if rec.get("dataset") == dataset and rec.get("seed") == seed and rec.get("error") is None \
-                and modes._same_config(rec.get("config"), config, load_config, GankitError):
-            return rec
-    return None
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     from gankit.config import load_config
 
@@ -74,14 +51,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     own_log = RESULTS / "modes_ablation_runs.jsonl"
     if not args.resume and own_log.exists():
         own_log.unlink()
-    known = _records(RESULTS / "modes_runs.jsonl") + _records(own_log)
+    known = {}  # (dataset, seed, canonical config) -> a finished run
+    for rec in modes.read_runs(RESULTS / "modes_runs.jsonl") + modes.read_runs(own_log):
+        if rec.get("error") is None:
+            known[(rec.get("dataset"), rec.get("seed"), modes.canonical_config(rec.get("config")))] = rec
     found: dict = {}
     tasks = []
     for ds in K_MODES:
         for name, overrides in VARIANTS.items():
             config = load_config(modes.BEST[ds], overrides).to_dict()
+            key = modes.canonical_config(config)
             for seed in range(args.seeds):
-                rec = _find(known, ds, seed, config)
+                rec = known.get((ds, seed, key))
                 if rec is not None:
                     found[(name, ds, seed)] = rec
                 else:

@@ -37,7 +37,7 @@ Sampler = Callable[[int], torch.Tensor]
 @dataclass
 class RejectionResult:
     x: torch.Tensor  # [n, *shape] accepted generator outputs, in draw order
-    draws: int  # generator samples drawn, burn-in included
+    draws: int  # generator samples drawn after the burn-in (the burn-in's draws are not counted)
     accepted: int  # samples accepted (>= n: the last batch may overshoot; x keeps the first n)
     gamma: float
     log_m: float  # the final estimate of log M (the largest logit seen)

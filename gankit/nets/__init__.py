@@ -35,43 +35,41 @@ class DataSpec(dict):
         return tuple(self["shape"])
 
 
-def _latent(cfg: Any) -> dict:
-    """The generator's prior p(z), from the model config."""
-    return {"z_dist": cfg.z_dist, "z_categories": cfg.z_categories}
+def _mlp_generator(cfg: Any, spec: DataSpec) -> MLPGenerator:
+    return MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist,
+                        cfg.z_categories)
+
+
+def _dcgan_generator(cfg: Any, spec: DataSpec) -> DCGANGenerator:
+    if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
+        vector_arch = cfg.arch.replace("dcgan", "mlp")
+        raise GankitError(f"model.arch={cfg.arch} needs square images, but the data has shape "
+                          f"{spec.shape}; use model.arch={vector_arch} for vector data")
+    return DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist,
+                          cfg.z_categories)
 
 
 @ARCHS.register("mlp")
 def _mlp(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
-    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, **_latent(cfg))
-    d = MLPDiscriminator(d_shape, cfg.d_width, cfg.d_layers, cfg.d_norm, cfg.d_dropout)
-    return g, d
+    return _mlp_generator(cfg, spec), MLPDiscriminator(d_shape, cfg.d_width, cfg.d_layers, cfg.d_norm,
+                                                       cfg.d_dropout)
 
 
 @ARCHS.register("dcgan")
 def _dcgan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
-    if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
-        raise GankitError(f"model.arch=dcgan needs square images, but the data has shape "
-                          f"{spec.shape}; use model.arch=mlp for vector data")
-    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, **_latent(cfg))
-    d = DCGANDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
-    return g, d
+    return _dcgan_generator(cfg, spec), DCGANDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
 
 
 @ARCHS.register("mlp-ae")
 def _mlp_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
-    g = MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, **_latent(cfg))
-    d = mlp_autoencoder(d_shape, spec.kind, cfg.d_width, cfg.d_layers, cfg.z_dim, cfg.d_norm)
-    return g, d
+    return _mlp_generator(cfg, spec), mlp_autoencoder(d_shape, spec.kind, cfg.d_width, cfg.d_layers, cfg.z_dim,
+                                                      cfg.d_norm)
 
 
 @ARCHS.register("dcgan-ae")
 def _dcgan_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
-    if spec.kind != "image" or len(spec.shape) != 3 or spec.shape[1] != spec.shape[2]:
-        raise GankitError(f"model.arch=dcgan-ae needs square images, but the data has shape "
-                          f"{spec.shape}; use model.arch=mlp-ae for vector data")
-    g = DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, **_latent(cfg))
-    d = dcgan_autoencoder(d_shape, cfg.d_width, cfg.z_dim, cfg.d_norm, cfg.max_channels)
-    return g, d
+    return _dcgan_generator(cfg, spec), dcgan_autoencoder(d_shape, cfg.d_width, cfg.z_dim, cfg.d_norm,
+                                                          cfg.max_channels)
 
 
 def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0) -> tuple[Generator, Discriminator]:

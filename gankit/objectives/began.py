@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import torch
 
+from gankit.nets.output import DOutput
 from gankit.objectives import terms
 from gankit.objectives.base import Objective, StepResult
 from gankit.objectives.common import check_param, energy
@@ -39,14 +40,14 @@ class BEGAN(Objective):
         self.k = float(p.k_init)
         self._l_real: Optional[float] = None
 
-    def _loss_l1(self, D: Any, x: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
-        return energy(D, x, y, terms.l1_reconstruction, self.cfg.name)[0]  # [B]
+    def _loss_l1(self, D: Any, x: torch.Tensor, y: Optional[torch.Tensor]) -> tuple[torch.Tensor, DOutput]:
+        return energy(D, x, y, terms.l1_reconstruction, self.cfg.name)  # L(v) [B], and D's output
 
     def d_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
                z: torch.Tensor, last: bool) -> StepResult:
         fake = self.fake_for_d(G, z, y, last)
-        l_real = self._loss_l1(D, real, y).mean()
-        e_fake, fake_out = energy(D, fake, y, terms.l1_reconstruction, self.cfg.name)
+        l_real = self._loss_l1(D, real, y)[0].mean()
+        e_fake, fake_out = self._loss_l1(D, fake, y)
         l_fake = e_fake.mean()
         loss = terms.d_began(l_real, l_fake, self.k)
         self._l_real = float(l_real.detach())
@@ -55,7 +56,7 @@ class BEGAN(Objective):
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
-        e_fake, fake_out = energy(D, self.fake_for_g(G, z, y), y, terms.l1_reconstruction, self.cfg.name)
+        e_fake, fake_out = self._loss_l1(D, self.fake_for_g(G, z, y), y)
         loss = e_fake.mean()
         stats = {"loss_g": loss.detach()}
         if self._l_real is not None:
