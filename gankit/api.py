@@ -26,8 +26,19 @@ def presets() -> list[dict]:
     for name in preset_names():
         cfg = load_config(name)
         out.append({"name": name, "data": cfg.data.name, "arch": cfg.model.arch,
-                    "objective": cfg.objective.name, "description": cfg.description})
+                    "objective": cfg.objective.name, "conditional": conditioning(cfg),
+                    "description": cfg.description})
     return out
+
+
+def conditioning(cfg: Config) -> str:
+    """How a config uses labels, in a word or two: 'no', or e.g. 'G concat, D projection', 'G cbn, ACGAN'."""
+    if not cfg.conditional:
+        return "no"
+    d = [f"D {cfg.model.d_cond}"] if cfg.model.d_cond != "none" else []
+    if "ac" in cfg.objective.term_params():
+        d.append("ACGAN")
+    return ", ".join([f"G {cfg.model.g_cond}"] + d)
 
 
 def train(config: Union[str, Path, dict, Config] = "digits", overrides: Optional[list[str]] = None,
@@ -76,6 +87,8 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
         cfg.train.steps = steps
         cfg.validate()
     trainer = Trainer(cfg, run, progress=progress)
+    if manifest is not None:
+        check_same_classes(manifest.get("data", {}), trainer.spec, str(latest))
     if state is not None:
         trainer.load_state_dict(state, str(latest))
         trainer.step = manifest["step"]
@@ -88,6 +101,14 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
     ckpt.discard_best_after(run.checkpoints, trainer.step)
     last = trainer.fit()
     return RunResult(run.path, trainer.step, last)
+
+
+def check_same_classes(saved: dict, spec: dict, where: str) -> None:
+    """Refuse data whose classes differ from those a checkpoint was trained on."""
+    before, now = int(saved.get("num_classes") or 0), int(spec.get("num_classes") or 0)
+    if before != now:
+        raise GankitError(f"{where} was trained on data with {before} classes, but '{spec.get('name')}' now has {now}; "
+                          f"restore the data (e.g. the class subfolders) or start a new run")
 
 
 def load(path: Union[str, Path], device: str = "cpu"):

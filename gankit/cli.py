@@ -31,8 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="draw samples from a trained generator")
     s.add_argument("source", help="run directory or checkpoint (.json / .safetensors)")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--out", required=True, help="FILE.png (a grid or scatter) or FILE.npz (array x)")
+    s.add_argument("--out", required=True, help="FILE.png (a grid or scatter) or FILE.npz (arrays x, z and, "
+                                               "for conditional models, y: the label each sample was asked for)")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    s.add_argument("--label", help="conditional models: the class to make, an index or a class name (e.g. Sneaker); "
+                                   "default: classes drawn uniformly")
+    s.add_argument("--per-class", type=int, metavar="K",
+                   help="conditional models: K samples of every class, one labelled row per class (ignores --n)")
     s.add_argument("--drs", action="store_true", help="discriminator rejection sampling (Azadi et al. 2019): "
                    "keep the samples D finds most data-like (minimax/NS-type objectives)")
     s.add_argument("--drs-percentile", type=float, metavar="Q",
@@ -103,10 +108,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.command == "presets":
         rows = gankit.presets()
-        w = {key: max(len(str(r[key])) for r in rows) for key in ("name", "data", "arch", "objective")}
+        w = {key: max(len(str(r[key])) for r in rows) for key in ("name", "data", "arch", "objective", "conditional")}
         for r in rows:
             print(f"{r['name']:<{w['name']}}  data={r['data']:<{w['data']}}  arch={r['arch']:<{w['arch']}}  "
-                  f"objective={r['objective']:<{w['objective']}}  {r['description']}")
+                  f"objective={r['objective']:<{w['objective']}}  labels={r['conditional']:<{w['conditional']}}  "
+                  f"{r['description']}")
         return 0
     if args.command == "train":
         if args.resume:
@@ -131,9 +137,17 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         model = gankit.load(args.source)
         drs = {"drs": True, "drs_percentile": args.drs_percentile, "drs_calibrate": args.drs_calibrate} \
             if args.drs else {}
-        out = model.save_samples(args.out, args.n, args.seed, **drs)
+        if args.label is not None:
+            model.label_index(args.label)  # a clear error before any work
+        out = model.save_samples(args.out, args.n, args.seed, label=args.label, per_class=args.per_class, **drs)
         how = " by discriminator rejection sampling" if args.drs else ""
-        print(f"wrote {args.n} samples from step {model.step}{' (EMA)' if model.uses_ema else ''}{how} to {out}")
+        count = args.n if args.per_class is None else args.per_class * model.G.num_classes
+        what = ""
+        if args.label is not None:
+            what = f" of class {model.class_names[model.label_index(args.label)]}"
+        elif args.per_class is not None:
+            what = f" ({args.per_class} per class)"
+        print(f"wrote {count} samples{what} from step {model.step}{' (EMA)' if model.uses_ema else ''}{how} to {out}")
         return 0
     if args.command == "eval":
         return _eval(args)

@@ -37,6 +37,10 @@ class DataConfig:
         _check(self.radius > 0, "data.radius", self.radius, "must be > 0")
 
 
+G_CONDITIONING = ("none", "concat", "cbn")
+D_CONDITIONING = ("none", "concat", "projection")
+
+
 @dataclass
 class ModelConfig:
     arch: str = "dcgan"  # mlp | dcgan | mlp-ae | dcgan-ae (the -ae discriminators are autoencoders)
@@ -53,6 +57,11 @@ class ModelConfig:
     max_channels: int = 512  # dcgan: cap on channels at low resolution
     init: str = "dcgan"  # dcgan: N(0, 0.02) weights | default: PyTorch's
     d_pack: int = 1  # PacGAN packing (Lin et al. 2018): D judges d_pack samples at once (1 = off)
+    # Class conditioning (docs/conditional.md): how G and D use the data's labels y
+    g_cond: str = "none"  # none | concat (y's code joined to z) | cbn (conditional BatchNorm)
+    d_cond: str = "none"  # none | concat (y as input channels/units) | projection (Miyato & Koyama 2018)
+    embed_dim: int = 0  # g_cond=concat: 0 = a one-hot of y, > 0 = a learned embedding of this width
+    z_continuous: int = 0  # C > 0: append C continuous codes ~ U[-1, 1] to z (InfoGAN, with objective.info)
 
     def validate(self) -> None:
         _check(self.z_dim >= 1, "model.z_dim", self.z_dim, "must be >= 1")
@@ -72,6 +81,15 @@ class ModelConfig:
                "must be 'dcgan' or 'default'")
         _check(self.d_pack >= 1, "model.d_pack", self.d_pack,
                "must be >= 1 (samples per discriminator input; 1 = no packing)")
+        _check(self.g_cond in G_CONDITIONING, "model.g_cond", self.g_cond, f"must be one of {', '.join(G_CONDITIONING)}")
+        _check(self.d_cond in D_CONDITIONING, "model.d_cond", self.d_cond, f"must be one of {', '.join(D_CONDITIONING)}")
+        _check(self.embed_dim >= 0, "model.embed_dim", self.embed_dim, "must be >= 0 (0 = a one-hot label code)")
+        _check(self.embed_dim == 0 or self.g_cond == "concat", "model.embed_dim", self.embed_dim,
+               "is the width of G's label embedding and needs model.g_cond=concat")
+        _check(self.g_cond != "cbn" or self.g_norm == "batch", "model.g_cond", self.g_cond,
+               "conditions G's BatchNorms and needs model.g_norm=batch")
+        _check(self.z_continuous >= 0, "model.z_continuous", self.z_continuous,
+               "must be >= 0 (continuous latent codes; 0 = none)")
 
 
 @dataclass
@@ -81,12 +99,31 @@ class ObjectiveConfig:
     reuse_fake: bool = True  # G's step reuses the fakes of the last D step (as the PyTorch DCGAN example)
     params: dict = field(default_factory=dict)  # objective-specific, checked by the objective
     # lambda of InfoGAN's mutual-information term (Chen et al. 2016) on G's categorical code
-    # (model.z_categories): D gets a Q head and both players add lambda * CE(Q(G(z, c)), c); 0 = off
+    # (model.z_categories): D gets a Q head and both players add lambda * CE(Q(G(z, c)), c); 0 = off.
+    # A shorthand for terms: {info: {weight: lambda}}.
     info: float = 0.0
+    # Auxiliary terms added to the game's D and G losses, by name: {ac: {weight: 1}, info: {...}};
+    # each name's parameters are checked by the term (docs/conditional.md, "Terms")
+    terms: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         _check(self.d_steps >= 1, "objective.d_steps", self.d_steps, "must be >= 1")
         _check(self.info >= 0, "objective.info", self.info, "must be >= 0 (0 = no InfoGAN term)")
+        for name, params in list(self.terms.items()):
+            if params is None:
+                self.terms[name] = params = {}
+            _check(isinstance(params, dict), f"objective.terms.{name}", params,
+                   "must be a mapping of the term's parameters (or {} for its defaults)")
+        if self.info > 0 and "info" in self.terms:
+            raise GankitError("objective.info and objective.terms.info both set InfoGAN's term; keep one "
+                              "(objective.terms.info.weight is the same as objective.info)")
+
+    def term_params(self) -> dict:
+        """The auxiliary terms to build, name -> parameters; ``info`` > 0 adds the InfoGAN term."""
+        out = {name: dict(params) for name, params in self.terms.items()}
+        if self.info > 0:
+            out["info"] = {"weight": self.info}
+        return out
 
 
 @dataclass
@@ -146,7 +183,8 @@ class TrainConfig:
 SCORE_DIRECTIONS: dict[str, str] = {
     "fid": "min", "kid": "min", "kl": "min", "intra_fid": "min",
     "is": "max", "precision": "max", "recall": "max", "density": "max", "coverage": "max",
-    "modes": "max", "high_quality": "max", "cas": "max", "parzen": "max",
+    "modes": "max", "high_quality": "max", "cas": "max", "parzen": "max", "cas_ratio": "max",
+    "label_agreement": "max",
 }
 
 
@@ -198,17 +236,49 @@ class Config:
         _check(self.data.batch_size % self.model.d_pack == 0, "data.batch_size", self.data.batch_size,
                f"must be a multiple of model.d_pack={self.model.d_pack} (D judges packs of "
                f"{self.model.d_pack} samples)")
-        if self.objective.info > 0:
-            _check(self.model.z_categories > 0, "objective.info", self.objective.info,
-                   "needs a categorical code for Q to predict: set model.z_categories to K > 0")
-            _check(self.model.d_pack == 1, "objective.info", self.objective.info,
+        terms = self.objective.term_params()
+        info_key = "objective.info" if self.objective.info > 0 else "objective.terms.info"
+        m = self.model
+        if "info" in terms:
+            _check(m.z_categories > 0 or m.z_continuous > 0, info_key, terms["info"],
+                   "needs a latent code for Q to predict: set model.z_categories to K > 0 and/or "
+                   "model.z_continuous to C > 0")
+            _check(m.d_pack == 1, info_key, terms["info"],
                    "cannot be used with model.d_pack > 1 (a pack holds several codes); set model.d_pack=1")
+        d_sees_labels = m.d_cond != "none" or "ac" in terms
+        if m.g_cond != "none":
+            _check(d_sees_labels, "model.g_cond", m.g_cond,
+                   "makes G conditional, but D never sees the labels, so nothing teaches G to follow them: "
+                   "set model.d_cond=concat or projection, or add the ac term (objective.terms.ac)")
+        elif d_sees_labels:
+            what = f"model.d_cond={m.d_cond}" if m.d_cond != "none" else "objective.terms.ac"
+            raise GankitError(f"config key '{what.split('=')[0]}' needs a conditional generator that is told "
+                              f"the label: set model.g_cond=concat or cbn")
+        if self.conditional:
+            _check(m.d_pack == 1, "model.d_pack", m.d_pack,
+                   "cannot be used with class conditioning (a pack mixes labels); set model.d_pack=1")
         return self
 
     @property
+    def conditional(self) -> bool:
+        """True when G (and so D) are conditioned on the data's labels."""
+        return self.model.g_cond != "none"
+
+    @property
     def code_head(self) -> int:
-        """Classes of D's Q head (InfoGAN): model.z_categories when objective.info > 0, else 0."""
-        return self.model.z_categories if self.objective.info > 0 else 0
+        """Classes of D's Q head (InfoGAN): model.z_categories when the info term is on, else 0."""
+        return self.model.z_categories if "info" in self.objective.term_params() else 0
+
+    @property
+    def heads(self) -> dict:
+        """The heads ``build_nets`` puts on D: InfoGAN's Q (categorical and continuous codes) when the
+        info term is on, ACGAN's classifier when the ac term is on."""
+        terms = self.objective.term_params()
+        info = terms.get("info")
+        fixed_std = float((info or {}).get("fixed_std", 0) or 0)
+        return {"code_head": self.code_head,
+                "code_continuous": self.model.z_continuous if info is not None else 0,
+                "learn_std": fixed_std <= 0, "class_head": "ac" in terms}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

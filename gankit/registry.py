@@ -1,4 +1,4 @@
-"""One small registry per extension point: architectures, objectives, datasets, metrics.
+"""One small registry per extension point: architectures, objectives, auxiliary terms, datasets, metrics.
 
 Usage::
 
@@ -66,10 +66,12 @@ _PACKAGES = {
     "dataset": "gankit.data",
     "architecture": "gankit.nets",
     "objective": "gankit.objectives",
+    "term": "gankit.objectives",
     "metric": "gankit.metrics",
 }
 
 DATASETS: Registry = Registry("dataset")
 ARCHS: Registry = Registry("architecture")
 OBJECTIVES: Registry = Registry("objective")
+TERMS: Registry = Registry("term")  # auxiliary loss terms added to any objective (objective.terms)
 METRICS: Registry = Registry("metric")

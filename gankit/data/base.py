@@ -105,11 +105,16 @@ class Distribution:
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Draw ``n`` points, float32 [n, D]: a component uniformly, then mean + std * N(0, I)."""
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(points float32 [n, D], the index of each point's component int64 [n]): the mode index is
+        the label of a labelled toy mixture (``num_classes`` = the number of modes)."""
         if self.modes is None:
             raise NotImplementedError(f"distribution '{self.name}' does not define sample()")
         comp = torch.randint(len(self.modes), (n,), generator=generator)  # [n]
         noise = torch.randn(n, self.dim, generator=generator)  # [n, D]
-        return (self.modes[comp] + self.std * noise).float()
+        return (self.modes[comp] + self.std * noise).float(), comp
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log-density of the mixture at ``x`` [n, D] -> [n] (same dtype as ``x``).

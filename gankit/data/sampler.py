@@ -54,6 +54,9 @@ class BatchSampler:
         B = self.batch_size
         if not self.finite:
             self.position += 1
+            if self.source.num_classes and hasattr(self.source, "sample_labelled"):
+                x, y = self.source.sample_labelled(B, self.generator)  # labels: the mode index
+                return self.source.to_model(x), y
             return self.source.to_model(self.source.sample(B, self.generator)), None
         if self.position + B > self.num_items:  # drop the incomplete tail of the epoch
             self.epoch += 1

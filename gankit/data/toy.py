@@ -47,11 +47,13 @@ def grid_modes(values: tuple[float, ...] = (-4.0, -2.0, 0.0, 2.0, 4.0)) -> torch
 def ring(cfg: Any, split: str = "train") -> Distribution:
     """8 Gaussians on a circle of radius ``data.radius`` (default 1), std ``data.std`` (default 0.01)."""
     check_split(split)
-    return Distribution(name="ring", dim=2, modes=ring_modes(8, float(cfg.radius)), std=_std(cfg, 0.01))
+    return Distribution(name="ring", dim=2, modes=ring_modes(8, float(cfg.radius)), std=_std(cfg, 0.01),
+                        num_classes=8, class_names=[f"mode {i}" for i in range(8)])
 
 
 @DATASETS.register("grid")
 def grid(cfg: Any, split: str = "train") -> Distribution:
     """25 Gaussians at {-4, -2, 0, 2, 4}^2, std ``data.std`` (default 0.05)."""
     check_split(split)
-    return Distribution(name="grid", dim=2, modes=grid_modes(), std=_std(cfg, 0.05))
+    return Distribution(name="grid", dim=2, modes=grid_modes(), std=_std(cfg, 0.05),
+                        num_classes=25, class_names=[f"mode {i}" for i in range(25)])

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import torch
 
 from gankit.config import from_dict
-from gankit.errors import GankitError
+from gankit.errors import GankitError, closest
 from gankit.nets import DataSpec, build_nets
 from gankit.training.checkpoint import load_checkpoint, load_module_state
 
@@ -29,7 +29,7 @@ class LoadedGAN:
             raise GankitError(f"checkpoint {self.path} holds an invalid config: {exc}") from None
         self.spec = DataSpec(manifest["data"])
         self.device = torch.device(device)
-        G, D = build_nets(self.config.model, self.spec, self.config.code_head)
+        G, D = build_nets(self.config.model, self.spec, **self.config.heads)
         which = "G_ema" if "G_ema" in state else "G"
         load_module_state(G, state[which], "generator", self.path)
         load_module_state(D, state["D"], "discriminator", self.path)
@@ -41,20 +41,90 @@ class LoadedGAN:
     def kind(self) -> str:
         return self.spec.kind
 
-    @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, batch_size: int = 256, drs: bool = False,
-                 drs_percentile: Optional[float] = None, drs_calibrate: int = 0) -> torch.Tensor:
-        """Raw generator outputs [n, *shape] (images in [-1, 1]) from latents drawn with ``seed``.
+    @property
+    def conditional(self) -> bool:
+        """True when G makes items of a class it is asked for (``model.g_cond``)."""
+        return self.G.num_classes > 0
 
-        ``drs`` keeps them by discriminator rejection sampling (:mod:`gankit.explore.rejection`) with the
-        checkpoint's D, first calibrated for ``drs_calibrate`` steps on the training data when > 0.
-        """
+    @property
+    def class_names(self) -> list[str]:
+        return self.spec.class_names
+
+    def label_index(self, label: Union[int, str]) -> int:
+        """A class index from an index (``3``, ``"3"``) or a class name (``"Sneaker"``, any case)."""
+        if not self.conditional:
+            raise GankitError(f"this model is unconditional (model.g_cond=none), so it cannot make a chosen class; "
+                              f"train a conditional one (e.g. 'gankit train fashion-cgan') or drop --label")
+        k, names = self.G.num_classes, self.class_names
+        text = str(label).strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if not 0 <= index < k:
+                raise GankitError(f"--label {index} is outside the model's {k} classes: use 0..{k - 1} or a name: "
+                                  f"{', '.join(names)}")
+            return index
+        lowered = [n.lower() for n in names]
+        if text.lower() in lowered:
+            return lowered.index(text.lower())
+        raise GankitError(f"--label {text!r} is not a class of this model{closest(text, names)}; valid: "
+                          f"{', '.join(names)} (or 0..{k - 1})")
+
+    def labels(self, y: Any, n: int) -> Optional[torch.Tensor]:
+        """Labels int64 [n] from an int / class name (all n alike), a sequence or tensor of them, or None."""
+        if y is None:
+            if self.conditional:
+                raise GankitError("this model is conditional: give the labels y (an int, a class name or one per item)")
+            return None
+        if isinstance(y, (int, str, np.integer)):
+            return torch.full((n,), self.label_index(y), dtype=torch.long)
+        items = y.tolist() if isinstance(y, (torch.Tensor, np.ndarray)) else list(y)
+        if len(items) != n:
+            raise GankitError(f"got {len(items)} labels for {n} latents")
+        return torch.tensor([self.label_index(v) for v in items], dtype=torch.long)
+
+    def latents(self, n: int, seed: int = 0, label: Any = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(z [n, latent_dim], y [n] or None) drawn with ``seed``: y is ``label`` for every item, or,
+        for a conditional model without one, uniform over the classes (drawn after z)."""
         if n < 1:
             raise GankitError(f"--n must be >= 1, got {n}")
+        gen = torch.Generator().manual_seed(seed)
+        z = self.G.sample_z(n, gen)
+        if label is not None:
+            return z, self.labels(label, n)
+        return z, self.G.sample_y(n, gen)
+
+    @torch.no_grad()
+    def generate(self, n: Union[int, torch.Tensor], y: Any = None, *, seed: int = 0, label: Any = None,
+                 batch_size: int = 256, drs: bool = False, drs_percentile: Optional[float] = None,
+                 drs_calibrate: int = 0) -> torch.Tensor:
+        """Raw generator outputs [n, *shape] (images in [-1, 1]).
+
+        ``generate(n, seed=s, label=3)`` draws n latents with ``seed`` (and, for a conditional model,
+        the class ``label`` or uniform classes); ``generate(z, y)`` runs G on given latents z
+        [n, latent_dim] and labels y (an int, a class name, or one per row; None for an unconditional G).
+        ``drs`` keeps samples by discriminator rejection sampling (:mod:`gankit.explore.rejection`) with the
+        checkpoint's D, first calibrated for ``drs_calibrate`` steps on the training data when > 0.
+        """
+        if isinstance(n, torch.Tensor):
+            if drs:
+                raise GankitError("rejection sampling draws its own latents: call generate(n, drs=True)")
+            return self._run(n, self.labels(y, len(n)), batch_size)
         if drs:
+            if self.conditional:
+                raise GankitError("--drs is not available for conditional models yet (D's acceptance depends on "
+                                  "the label); sample without --drs")
             return self.rejection_sample(n, seed, drs_percentile, drs_calibrate).x
-        z = self.G.sample_z(n, torch.Generator().manual_seed(seed))
-        return torch.cat([self.G(chunk.to(self.device)).cpu() for chunk in z.split(batch_size)])
+        z, labels = self.latents(n, seed, label if label is not None else y)
+        return self._run(z, labels, batch_size)
+
+    def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.G.latent_dim:
+            raise GankitError(f"latents must be [n, {self.G.latent_dim}], got {list(z.shape)}")
+        out = []
+        for start in range(0, len(z), batch_size):
+            chunk_y = y[start:start + batch_size].to(self.device) if y is not None else None
+            out.append(self.G(z[start:start + batch_size].to(self.device), chunk_y).cpu())
+        return torch.cat(out)
 
     def rejection_sample(self, n: int, seed: int = 0, percentile: Optional[float] = None,
                          calibrate: int = 0) -> "RejectionResult":
@@ -75,30 +145,61 @@ class LoadedGAN:
                                                steps=calibrate, batch_size=batch, seed=seed + 2)
         return rejection_sample(self.G, D, n, torch.Generator().manual_seed(seed), percentile=percentile)
 
-    def sample(self, n: int, seed: int = 0, **drs: object) -> np.ndarray:
-        """Samples as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D].
-
-        Keyword arguments ``drs``, ``drs_percentile``, ``drs_calibrate`` as in :meth:`generate`."""
-        x = self.generate(n, seed, **drs)
+    def to_data(self, x: torch.Tensor) -> np.ndarray:
+        """Generator outputs as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D]."""
         if self.kind == "image":
             return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         return x.float().numpy()
 
-    def save_samples(self, out: Union[str, Path], n: int, seed: int = 0, **drs: object) -> Path:
-        """Write ``n`` samples to a grid/scatter ``.png`` or an ``.npz`` holding array ``x``."""
+    def sample(self, n: int, seed: int = 0, label: Any = None, **drs: Any) -> np.ndarray:
+        """Samples as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D]; ``label`` (an
+        index or class name) for a conditional model. Keyword arguments ``drs``, ``drs_percentile``,
+        ``drs_calibrate`` as in :meth:`generate`."""
+        return self.to_data(self.generate(n, seed=seed, label=label, **drs))
+
+    def per_class_latents(self, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, y) for a grid with one row per class and ``per_class`` columns."""
+        if not self.conditional:
+            raise GankitError("--per-class needs a conditional model (model.g_cond); this one is unconditional")
+        if per_class < 1:
+            raise GankitError(f"--per-class must be >= 1, got {per_class}")
+        k = self.G.num_classes
+        z = self.G.sample_z(k * per_class, torch.Generator().manual_seed(seed))
+        return z, torch.arange(k).repeat_interleave(per_class)
+
+    def save_samples(self, out: Union[str, Path], n: int, seed: int = 0, label: Any = None,
+                     per_class: Optional[int] = None, **drs: Any) -> Path:
+        """Write samples to a grid/scatter ``.png`` or an ``.npz`` holding ``x`` (data), ``z`` (the
+        latents) and, for a conditional model, ``y`` (the label each sample was asked for).
+        ``per_class`` = k: k samples of every class, one row per class (labelled in the picture)."""
         from gankit.report import render_snapshot
 
         out = Path(out)
         if out.suffix not in (".png", ".npz"):
             raise GankitError(f"--out {out}: the file must end in .png (a picture) or .npz (arrays)")
+        if per_class is not None and label is not None:
+            raise GankitError("give --label or --per-class, not both")
         out.parent.mkdir(parents=True, exist_ok=True)
-        x = self.sample(n, seed, **drs)
+        if drs:
+            z = y = None
+            x = self.sample(n, seed, label, **drs)
+        else:
+            z, y = self.per_class_latents(per_class, seed) if per_class is not None else self.latents(n, seed, label)
+            x = self.to_data(self.generate(z, y))
         if out.suffix == ".npz":
+            arrays = {"x": x}
+            if z is not None:
+                arrays["z"] = z.numpy()
+            if y is not None:
+                arrays["y"] = y.numpy()
             tmp = out.with_name(out.name + ".tmp.npz")
-            np.savez(tmp, x=x)
+            np.savez(tmp, **arrays)
             tmp.replace(out)
         elif self.kind == "image":
-            render_snapshot(out, kind="image", step=self.step, fake=x.transpose(0, 3, 1, 2))
+            grid: dict = {}
+            if per_class is not None:
+                grid = {"nrow": per_class, "row_labels": self.class_names[:self.G.num_classes]}
+            render_snapshot(out, kind="image", step=self.step, fake=x.transpose(0, 3, 1, 2), **grid)
         elif self.spec.shape[0] in (1, 2):
             render_snapshot(out, kind=f"{self.spec.shape[0]}d", step=self.step, fake=x)
         else:

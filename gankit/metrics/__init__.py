@@ -13,7 +13,10 @@ module cites its paper; ``docs/metrics.md`` gives the exact formulas and the tes
 - ``intra_fid``: intra_fid (:func:`~gankit.metrics.intra_fid.intra_fid`, Miyato & Koyama 2018)
 - ``parzen``: parzen, parzen_se, parzen_sigma, parzen_warning
   (:func:`~gankit.metrics.parzen.parzen_log_likelihood`, Goodfellow et al. 2014; Theis et al. 2016)
-- ``cas``: cas (:func:`~gankit.metrics.cas.classification_accuracy_score`, Ravuri & Vinyals 2019)
+- ``cas``: cas, cas_real, cas_ratio (:func:`~gankit.metrics.cas.classification_accuracy_score`, Ravuri &
+  Vinyals 2019): a classifier trained on the pixels of G's labelled samples, tested on real data
+- ``label_agreement``: label_agreement (:func:`~gankit.metrics.cas.label_agreement`): the feature
+  classifier's accuracy on G(z, y) against y
 - ``modes``: modes, high_quality, kl (:func:`gankit.metrics.modes.mode_metrics`, Srivastava et al. 2017)
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from gankit.errors import GankitError, closest
-from gankit.metrics.cas import classification_accuracy_score
+from gankit.metrics.cas import CAS_EPOCHS, classification_accuracy_score, label_agreement
 from gankit.metrics.frechet import feature_statistics, fid, frechet_distance
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.intra_fid import intra_fid
@@ -34,16 +37,19 @@ from gankit.registry import METRICS
 __all__ = ["compute_metrics", "MetricSpec", "METRIC_NAMES", "METRIC_KEYS", "METRIC_ALIASES", "fid",
            "feature_statistics", "frechet_distance", "kernel_inception_distance", "inception_score",
            "precision_recall", "density_coverage", "manifold_metrics", "knn_radii", "intra_fid",
-           "parzen_log_likelihood", "PARZEN_WARNING", "classification_accuracy_score"]
+           "parzen_log_likelihood", "PARZEN_WARNING", "classification_accuracy_score", "label_agreement"]
 
 METRIC_ALIASES = {"precision": "pr", "recall": "pr", "density": "dc", "coverage": "dc", "inception_score": "is",
                   "kid_std": "kid", "is_std": "is", "intra-fid": "intra_fid", "high_quality": "modes",
-                  "kl": "modes", "parzen_sigma": "parzen"}
+                  "kl": "modes", "parzen_sigma": "parzen", "cas_real": "cas", "cas_ratio": "cas",
+                  "agreement": "label_agreement"}
 
 # Options any k-NN / chunked metric accepts.
 _COMMON_OPTIONS = ("chunk_size", "max_chunk_bytes")
 
-Side = dict  # {"features": [N, F], "logits": [N, K] | None, "labels": [N] | None, "raw": [N, D] | None}
+# {"features": [N, F], "logits": [N, K] | None, "labels": [N] | None, "raw": [N, D] | None,
+#  "labels_asked": bool (the fakes' labels are those G was asked for), "pixels": [N, C, H, W] in [-1, 1] | None}
+Side = dict
 
 
 @dataclass(frozen=True)
@@ -155,13 +161,40 @@ def _parzen(real: Side, fake: Side, seed: int, options: dict, cache: dict) -> di
             "parzen_warning": out["warning"]}
 
 
-@_register("cas", ("cas",), ("features", "labels"), ("cas_input", "cas_max_iter"), "Ravuri & Vinyals 2019")
+def _asked_labels(fake: Side, metric: str) -> Any:
+    labels = _get(fake, "labels", "fake", metric)
+    if not fake.get("labels_asked", True):
+        raise GankitError(f"'{metric}' needs the labels the generator was asked for, and this generator is "
+                          f"unconditional (its fakes carry only a classifier's guesses, which would score "
+                          f"class coverage, not label following); train a conditional model or drop {metric}")
+    return labels
+
+
+@_register("cas", ("cas", "cas_real", "cas_ratio"), ("pixels", "labels"), ("cas_epochs", "cas_reference", "cas_recipe"),
+           "Ravuri & Vinyals 2019")
 def _cas(real: Side, fake: Side, seed: int, options: dict, cache: dict) -> dict:
-    choice = options.get("cas_input", "features")
-    return {"cas": classification_accuracy_score(
-        _raw_or_features(fake, "fake", "cas", choice), _get(fake, "labels", "fake", "cas"),
-        _raw_or_features(real, "real", "cas", choice), _get(real, "labels", "real", "cas"),
-        seed=seed, max_iter=int(options.get("cas_max_iter", 1000)))}
+    """``cas_reference``: {"pixels", "labels"} of real *training* images, as many as the fakes, for
+    the ceiling ``cas_real`` (or a number, the ceiling computed before); without it only ``cas``."""
+    epochs = int(options.get("cas_epochs", CAS_EPOCHS))
+    kw = {"num_classes": None, "seed": seed, "epochs": epochs, "recipe": options.get("cas_recipe")}
+    test_x, test_y = _get(real, "pixels", "real", "cas"), _get(real, "labels", "real", "cas")
+    labels = _asked_labels(fake, "cas")
+    cas = classification_accuracy_score(_get(fake, "pixels", "fake", "cas"), labels, test_x, test_y, **kw)
+    out = {"cas": cas, "cas_real": None, "cas_ratio": None}
+    ref = options.get("cas_reference")
+    if isinstance(ref, (int, float)):
+        out["cas_real"] = float(ref)
+    elif ref is not None:
+        out["cas_real"] = classification_accuracy_score(ref["pixels"], ref["labels"], test_x, test_y, **kw)
+    if out["cas_real"]:
+        out["cas_ratio"] = cas / out["cas_real"]
+    return out
+
+
+@_register("label_agreement", ("label_agreement",), ("logits", "labels"), (), "the shipped classifier on G(z, y)")
+def _label_agreement(real: Side, fake: Side, seed: int, options: dict, cache: dict) -> dict:
+    labels = _asked_labels(fake, "label_agreement")
+    return {"label_agreement": label_agreement(_get(fake, "logits", "fake", "label_agreement"), labels)}
 
 
 @_register("modes", ("modes", "high_quality", "kl"), ("raw or features", "modes", "std"),
@@ -177,7 +210,8 @@ def _modes(real: Side, fake: Side, seed: int, options: dict, cache: dict) -> dic
     return {"modes": out["modes"], "high_quality": out["high_quality"], "kl": out["kl"]}
 
 
-METRIC_NAMES: tuple[str, ...] = ("fid", "kid", "is", "pr", "dc", "intra_fid", "parzen", "cas", "modes")
+METRIC_NAMES: tuple[str, ...] = ("fid", "kid", "is", "pr", "dc", "intra_fid", "parzen", "cas", "label_agreement",
+                                  "modes")
 METRIC_KEYS: dict[str, tuple[str, ...]] = {name: METRICS.get(name).keys for name in METRIC_NAMES}
 
 
@@ -215,7 +249,8 @@ def compute_metrics(names: Any, real: Side, fake: Side, *, seed: int = 0, **opti
         options: ``kid_subsets`` (100), ``kid_subset_size`` (1000), ``is_splits`` (10), ``pr_k`` (3),
             ``dc_k`` (5), ``chunk_size`` / ``max_chunk_bytes`` (k-NN and Parzen blocks), ``parzen_sigmas``,
             ``parzen_validation_fraction`` (0.5), ``parzen_input`` ('raw' if given, else 'features'),
-            ``cas_input`` ('features'), ``cas_max_iter`` (1000), and for ``modes``: the toy
+            ``cas_epochs`` (6), ``cas_reference`` (real training pixels and labels for ``cas_real``),
+            ``cas_recipe`` (the classifier recipe, 'fashion_mnist'), and for ``modes``: the toy
             distribution's ``modes`` [M, D] and ``std``, ``mode_threshold`` (3.0).
 
     Returns:

@@ -11,6 +11,7 @@ samples, so scoring a model and scoring its ``gankit sample --out x.npz`` give t
 from __future__ import annotations
 
 import hashlib
+import warnings
 import json
 import math
 import os
@@ -32,7 +33,7 @@ DEFAULT_N_VECTORS = 2_500  # the mode-coverage protocol's sample count (BENCHMAR
 _PROGRESS_FROM = 2_000
 
 NEEDS_LOGITS = ("is",)
-NEEDS_LABELS = ("intra_fid", "cas")
+NEEDS_LABELS = ("intra_fid", "cas", "label_agreement")
 
 
 @dataclass
@@ -94,7 +95,7 @@ def parse_metrics(metrics: Union[str, Sequence[str], None], *, toy: bool, image:
 def load_source(source: Any, split: str = "test", n: Optional[int] = None, seed: int = 0,
                 like: Optional[SampleSet] = None) -> SampleSet:
     """A set from an ``.npz`` (array ``x``, optional ``y``), an image folder, a built-in dataset
-    name, or an array/tensor in data space (uint8 images [N, C, H, W] or [N, H, W, C]; vectors [N, D]).
+    name (``NAME:SPLIT`` picks its split, e.g. ``fashion_mnist:train``), or an array/tensor in data space (uint8 images [N, C, H, W] or [N, H, W, C]; vectors [N, D]).
 
     ``n`` draws that many points from a toy distribution, or keeps a seeded random subset of a
     larger finite set. ``like`` gives a folder the resolution and channels of the other set.
@@ -106,6 +107,12 @@ def load_source(source: Any, split: str = "test", n: Optional[int] = None, seed:
     if isinstance(source, (np.ndarray, torch.Tensor)):
         return _subset(_from_array(source), n, seed)
     text = str(source)
+    name, sep, named_split = text.rpartition(":")
+    if sep and name in DATASETS and name not in ("npz", "folder") and not Path(text).exists():
+        from gankit.data.base import check_split
+
+        check_split(named_split)  # e.g. fashion_mnist:train
+        text, split = name, named_split
     path = Path(text).expanduser()
     if path.exists():
         path = path.resolve()  # provenance and the cache key name the file, not the working folder
@@ -292,12 +299,14 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
 
     labels_note = None
     y_fake = fake.y
-    if y_fake is not None and fake_labels != "none":
-        labels_note = "labels stored with the fake set"
+    asked = y_fake is not None and fake_labels != "none"
+    if asked:
+        labels_note = ("the labels the generator was asked for" if fake.name == "model"
+                       else "labels stored with the fake set")
     elif (fake_labels == "auto" and l_fake is not None and real.y is not None
           and getattr(extractor, "dataset", None) is not None and extractor.num_classes == real.num_classes):
         y_fake = l_fake.argmax(1)
-        labels_note = f"argmax of {extractor.name} (the generator is unconditional)"
+        labels_note = f"argmax of {extractor.name} (the generator is unconditional; intra_fid only)"
     else:
         y_fake = None
     needs = [m for m in names if m in NEEDS_LABELS]
@@ -306,13 +315,25 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
         raise GankitError(f"{', '.join(needs)} need class labels, and the {side} set has none (fakes are "
                           f"labelled by the dataset's classifier when --features is its classifier); "
                           f"drop {', '.join(needs)} from --metrics")
+    if "label_agreement" in names and l_fake is None:
+        raise GankitError(f"label_agreement needs a classifier's logits, which the '{extractor.name}' extractor does "
+                          f"not give; use --features classifier or drop label_agreement")
+    if "cas" in names:
+        if real.kind != "image":
+            raise GankitError("cas trains an image classifier; these sets hold vectors: drop cas")
+        options.setdefault("cas_recipe", real.name)
+        if "cas_reference" not in options:
+            options["cas_reference"] = cas_ceiling(real, len(fake.x), seed, int(options.get("cas_epochs", 0)) or None,
+                                                   cache, options.get("cas_recipe"))
 
     real_dict = {"features": f_real, "logits": l_real, "labels": real.y,
                  "raw": real.to_model(real.x).reshape(len(real.x), -1) if real.kind == "vector" or "parzen" in names
                  else None}
-    fake_dict = {"features": f_fake, "logits": l_fake, "labels": y_fake,
+    fake_dict = {"features": f_fake, "logits": l_fake, "labels": y_fake, "labels_asked": asked,
                  "raw": fake.to_model(fake.x).reshape(len(fake.x), -1) if fake.kind == "vector" or "parzen" in names
                  else None}
+    if "cas" in names:
+        real_dict["pixels"], fake_dict["pixels"] = real.to_model(real.x), fake.to_model(fake.x)
     if toy:
         options.setdefault("modes", real.modes)
         options.setdefault("std", real.std)
@@ -334,6 +355,14 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
         "gankit": gankit.__version__, "torch": torch.__version__, "numpy": np.__version__,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if "cas" in names:
+        from gankit.metrics.cas import CAS_EPOCHS
+
+        ref = options.get("cas_reference")
+        provenance["cas"] = {"classifier": "small CNN trained from scratch on the fakes' pixels and asked-for labels",
+                             "epochs": int(options.get("cas_epochs", CAS_EPOCHS)), "tested_on": f"{real.name} {real.split}",
+                             "ceiling": (f"the same classifier trained on up to {len(fake.x)} real {real.name} train images"
+                                         if ref is not None else "not computed (no training split known)")}
     if toy:
         provenance["modes_protocol"] = {"n_modes": int(len(real.modes)), "std": real.std}
     values = dict(values)
@@ -343,6 +372,39 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
     out = {k: v for k, v in _jsonable(values).items() if k != "provenance"}
     out["provenance"] = _jsonable(provenance)
     return out
+
+
+def cas_ceiling(real: SampleSet, n: int, seed: int, epochs: Optional[int], use_cache: bool = True,
+                recipe: Optional[str] = None) -> Optional[float]:
+    """CAS's real-data ceiling: the CAS classifier trained on ``n`` real *training* images of the
+    real set's dataset (a seeded subset) and tested on ``real``; None when the real set is not a
+    built-in dataset with a training split. Cached under :func:`cache_dir` by everything it depends on."""
+    from gankit.metrics.cas import CAS_EPOCHS, classification_accuracy_score
+    from gankit.registry import DATASETS
+
+    if real.name in ("npz", "folder", "array", "model") or real.name not in DATASETS or real.y is None:
+        return None
+    epochs = epochs or CAS_EPOCHS
+    fields = {"version": 1, "dataset": real.name, "split": real.split, "test_sha256": real.digest(), "n": n,
+              "seed": seed, "epochs": epochs, "recipe": recipe, "torch": torch.__version__}
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    path = cache_dir() / "cas" / f"{real.name}-{key[:24]}.json"
+    if use_cache and path.is_file():
+        try:
+            return float(json.loads(path.read_text())["cas_real"])
+        except (OSError, ValueError, KeyError):
+            pass
+    train = load_source(real.name, "train", n, seed + 2)
+    if len(train.x) < n:
+        warnings.warn(f"cas_real: {real.name} has only {len(train.x)} training images, fewer than the {n} fakes")
+    value = classification_accuracy_score(train.to_model(train.x), train.y, real.to_model(real.x), real.y,
+                                          seed=seed, epochs=epochs, recipe=recipe)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**fields, "cas_real": value}))
+        os.replace(tmp, path)
+    return value
 
 
 def evaluate_sets(real_source: Any, fake_source: Any, metrics: Union[str, Sequence[str], None] = None,
@@ -386,16 +448,21 @@ def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, 
     from gankit.data import load_dataset
 
     data = load_dataset(model.config.data, split)
+    if model.G.num_classes and int(data.num_classes or 0) != model.G.num_classes:
+        raise GankitError(f"the model makes {model.G.num_classes} classes but {data.name} ({split}) has "
+                          f"{data.num_classes or 'no'} classes: the data changed since training")
     toy = hasattr(data, "sample")
     count = int(n) if n is not None else (DEFAULT_N_VECTORS if model.kind == "vector" else DEFAULT_N_IMAGES)
     if count < 2:
         raise GankitError(f"--n must be >= 2, got {count}")
     real = _from_data(data, split, n_real if n_real is not None else (count if toy else None), seed)
-    x = model.generate(count, seed)  # [n, *shape], images in [-1, 1]
+    z, y_fake = model.latents(count, seed)  # the labels a conditional G is asked for (uniform)
+    x = model.generate(z, y_fake)  # [n, *shape], images in [-1, 1]
     if model.kind == "image":
         x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # as saved samples (data space)
     fake = SampleSet(x=x.float() if model.kind != "image" else x, kind=model.kind, name="model",
-                     source=f"{model.path} (step {model.step}{', EMA' if model.uses_ema else ''})", split=None)
+                     source=f"{model.path} (step {model.step}{', EMA' if model.uses_ema else ''})", split=None,
+                     y=y_fake, num_classes=model.G.num_classes or None)
     if real.shape != fake.shape:
         raise GankitError(f"the model makes {list(fake.shape)} items but {data.name} ({split}) holds "
                           f"{list(real.shape)}: the data changed since training")

@@ -13,7 +13,7 @@ from gankit.errors import GankitError
 from gankit.nets.autoencoder import dcgan_autoencoder, mlp_autoencoder
 from gankit.nets.base import Discriminator, Generator
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_plan
-from gankit.nets.info import CodeHeadDiscriminator
+from gankit.nets.heads import AuxHeadsDiscriminator
 from gankit.nets.layers import dcgan_init
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
@@ -34,10 +34,38 @@ class DataSpec(dict):
     def shape(self) -> tuple:
         return tuple(self["shape"])
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of a labelled dataset, else 0."""
+        return int(self.get("num_classes") or 0)
+
+    @property
+    def class_names(self) -> list[str]:
+        """A name per class (the class index as text where the data has no names)."""
+        names = self.get("class_names")
+        return list(names) if names else [str(i) for i in range(self.num_classes)]
+
+
+def _g_cond(cfg: Any, spec: DataSpec) -> dict:
+    """Keyword arguments of a generator's conditioning (Generator.__init__)."""
+    return {"z_continuous": cfg.z_continuous, "num_classes": spec.num_classes, "cond": cfg.g_cond,
+            "embed_dim": cfg.embed_dim}
+
+
+def _d_cond(cfg: Any, spec: DataSpec) -> dict:
+    return {"cond": cfg.d_cond, "num_classes": spec.num_classes}
+
+
+def _no_d_cond(cfg: Any) -> None:
+    if cfg.d_cond != "none":
+        raise GankitError(f"model.d_cond={cfg.d_cond} is not available for the autoencoder discriminator of "
+                          f"model.arch={cfg.arch}; use model.d_cond=none with the ac term, or model.arch="
+                          f"{cfg.arch.replace('-ae', '')}")
+
 
 def _mlp_generator(cfg: Any, spec: DataSpec) -> MLPGenerator:
     return MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist,
-                        cfg.z_categories)
+                        cfg.z_categories, **_g_cond(cfg, spec))
 
 
 def _dcgan_generator(cfg: Any, spec: DataSpec) -> DCGANGenerator:
@@ -46,46 +74,61 @@ def _dcgan_generator(cfg: Any, spec: DataSpec) -> DCGANGenerator:
         raise GankitError(f"model.arch={cfg.arch} needs square images, but the data has shape "
                           f"{spec.shape}; use model.arch={vector_arch} for vector data")
     return DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist,
-                          cfg.z_categories)
+                          cfg.z_categories, **_g_cond(cfg, spec))
 
 
 @ARCHS.register("mlp")
 def _mlp(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     return _mlp_generator(cfg, spec), MLPDiscriminator(d_shape, cfg.d_width, cfg.d_layers, cfg.d_norm,
-                                                       cfg.d_dropout)
+                                                       cfg.d_dropout, **_d_cond(cfg, spec))
 
 
 @ARCHS.register("dcgan")
 def _dcgan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
-    return _dcgan_generator(cfg, spec), DCGANDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels)
+    return _dcgan_generator(cfg, spec), DCGANDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels,
+                                                           **_d_cond(cfg, spec))
 
 
 @ARCHS.register("mlp-ae")
 def _mlp_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    _no_d_cond(cfg)
     return _mlp_generator(cfg, spec), mlp_autoencoder(d_shape, spec.kind, cfg.d_width, cfg.d_layers, cfg.z_dim,
                                                       cfg.d_norm)
 
 
 @ARCHS.register("dcgan-ae")
 def _dcgan_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    _no_d_cond(cfg)
     return _dcgan_generator(cfg, spec), dcgan_autoencoder(d_shape, cfg.d_width, cfg.z_dim, cfg.d_norm,
                                                           cfg.max_channels)
 
 
-def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0) -> tuple[Generator, Discriminator]:
+def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0, code_continuous: int = 0, learn_std: bool = True,
+               class_head: bool = False) -> tuple[Generator, Discriminator]:
     """Make (G, D) for ModelConfig ``cfg`` and the data described by ``spec``.
 
-    With ``cfg.d_pack`` = p > 1 (PacGAN), D is the architecture's discriminator built for packs of p
-    items (``packed_shape``) inside a :class:`PackedDiscriminator`; its weights are then under
-    ``inner.`` in a state dict. With ``code_head`` = K > 0, D also predicts G's categorical code of
-    K classes (InfoGAN's Q head, :class:`CodeHeadDiscriminator`; ``Config.code_head`` says when)."""
+    ``model.g_cond`` / ``model.d_cond`` condition G and D on the data's labels
+    (:mod:`gankit.nets.conditioning`); the data must have them. With ``cfg.d_pack`` = p > 1 (PacGAN),
+    D is the architecture's discriminator built for packs of p items (``packed_shape``) inside a
+    :class:`PackedDiscriminator`; its weights are then under ``inner.`` in a state dict. Heads on D's
+    features (:class:`AuxHeadsDiscriminator`; ``Config.heads`` says which): ``code_head`` = K > 0 and
+    ``code_continuous`` = C > 0 predict G's latent codes (InfoGAN's Q), ``class_head`` the data's
+    classes (ACGAN)."""
+    conditional = cfg.g_cond != "none" or cfg.d_cond != "none" or class_head
+    if conditional and spec.num_classes < 2:
+        what = f"model.g_cond={cfg.g_cond}" if cfg.g_cond != "none" else (
+            f"model.d_cond={cfg.d_cond}" if cfg.d_cond != "none" else "the ac term")
+        raise GankitError(f"{what} needs labelled data, but '{spec.get('name', 'the data')}' has no class labels; "
+                          f"use a labelled dataset (digits, fashion_mnist, a folder with one subfolder per class, "
+                          f"npz with y) or set model.g_cond=none model.d_cond=none")
     pack = cfg.d_pack
     d_shape = packed_shape(spec.shape, pack)
     g, d = ARCHS.get(cfg.arch)(cfg, spec, d_shape)
     if pack > 1:
         d = PackedDiscriminator(d, pack)
-    if code_head:
-        d = CodeHeadDiscriminator(d, d_shape, code_head)
+    if code_head or code_continuous or class_head:
+        d = AuxHeadsDiscriminator(d, d_shape, code_head, code_continuous, learn_std,
+                                  spec.num_classes if class_head else 0)
     if cfg.init == "dcgan":
         dcgan_init(g)
         dcgan_init(d)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from gankit.nets.base import Discriminator, Generator
+from gankit.nets.conditioning import check_labels
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
@@ -30,6 +31,7 @@ class AutoencoderDiscriminator(Discriminator):
         self.decoder = decoder
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
+        check_labels(self, y, x.shape[0])
         code = self.to_code(self.encoder(x).flatten(1))  # [B, code_dim]
         recon = self.decoder(code).view_as(x)
         error = (recon - x).pow(2).flatten(1).mean(1)  # [B]

@@ -14,7 +14,7 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.nets.base import Discriminator, Generator
-from gankit.nets.layers import norm_1d, norm_2d
+from gankit.nets.conditioning import CondSequential, norm_layer
 from gankit.nets.output import DOutput
 
 
@@ -37,42 +37,46 @@ def _channels(width: int, stages: int, cap: int) -> list[int]:
 
 class DCGANGenerator(Generator):
     def __init__(self, shape: tuple, z_dim: int, width: int, norm: str = "batch",
-                 max_channels: int = 512, z_dist: str = "normal", z_categories: int = 0) -> None:
-        super().__init__(z_dim, z_dist, z_categories)
+                 max_channels: int = 512, z_dist: str = "normal", z_categories: int = 0, **cond: int) -> None:
+        super().__init__(z_dim, z_dist, z_categories, **cond)
         channels, side, _ = shape
         self.base, stages = resolution_plan(side)
         chans = _channels(width, stages, max_channels)
         self.c0 = chans[0]
-        self.project = nn.Sequential(
-            nn.Linear(self.latent_dim, chans[0] * self.base * self.base, bias=False),
-            norm_1d(norm, chans[0] * self.base * self.base),
+        k = self.norm_classes
+        self.project = CondSequential(
+            nn.Linear(self.input_dim, chans[0] * self.base * self.base, bias=False),
+            norm_layer(norm, chans[0] * self.base * self.base, 1, k),
             nn.ReLU(inplace=True),
         )
         blocks: list[nn.Module] = []
         for c_in, c_out in zip(chans[:-1], chans[1:]):
-            blocks += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), norm_2d(norm, c_out),
+            blocks += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), norm_layer(norm, c_out, 2, k),
                        nn.ReLU(inplace=True)]
         blocks += [nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*blocks)
+        self.net = CondSequential(*blocks)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        h = self.project(z).view(z.shape[0], self.c0, self.base, self.base)  # [B, C0, b, b]
-        return self.net(h)  # [B, C, H, W]
+        h = self.project(self.join_labels(z, y), y).view(z.shape[0], self.c0, self.base, self.base)  # [B, C0, b, b]
+        return self.net(h, y)  # [B, C, H, W]
 
 
 class DCGANDiscriminator(Discriminator):
-    def __init__(self, shape: tuple, width: int, norm: str = "batch", max_channels: int = 512) -> None:
+    def __init__(self, shape: tuple, width: int, norm: str = "batch", max_channels: int = 512,
+                 cond: str = "none", num_classes: int = 0) -> None:
         super().__init__()
         channels, side, _ = shape
+        channels += self.setup_conditioning(cond, num_classes)
         base, stages = resolution_plan(side)
         chans = list(reversed(_channels(width, stages, max_channels)))  # highest resolution first
         blocks: list[nn.Module] = [nn.Conv2d(channels, chans[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
-            blocks += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), norm_2d(norm, c_out),
+            blocks += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), norm_layer(norm, c_out, 2),
                        nn.LeakyReLU(0.2, inplace=True)]
         self.body = nn.Sequential(*blocks)
         self.head = nn.Linear(chans[-1] * base * base, 1)
+        self.setup_projection(chans[-1] * base * base)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
-        h = self.body(x).flatten(1)  # [B, C * b * b]
-        return DOutput(logits=self.head(h).squeeze(1), features=h)
+        h = self.body(self.condition_input(x, y)).flatten(1)  # [B, C * b * b]
+        return DOutput(logits=self.head_logits(self.head, h, y), features=h)

@@ -5,14 +5,6 @@ import torch
 from torch import nn
 
 
-def norm_1d(kind: str, features: int) -> nn.Module:
-    return nn.BatchNorm1d(features) if kind == "batch" else nn.Identity()
-
-
-def norm_2d(kind: str, channels: int) -> nn.Module:
-    return nn.BatchNorm2d(channels) if kind == "batch" else nn.Identity()
-
-
 def dcgan_init(module: nn.Module) -> None:
     """Radford et al. 2015: weights ~ N(0, 0.02); BatchNorm scale ~ N(1, 0.02), shift 0."""
     for m in module.modules():
@@ -20,7 +12,7 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 

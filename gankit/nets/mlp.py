@@ -8,41 +8,44 @@ import torch
 from torch import nn
 
 from gankit.nets.base import Discriminator, Generator
-from gankit.nets.layers import OutputActivation, norm_1d
+from gankit.nets.conditioning import CondSequential, norm_layer
+from gankit.nets.layers import OutputActivation
 from gankit.nets.output import DOutput
 
 
 class MLPGenerator(Generator):
     def __init__(self, shape: tuple, kind: str, z_dim: int, width: int, layers: int,
-                 norm: str = "batch", z_dist: str = "normal", z_categories: int = 0) -> None:
-        super().__init__(z_dim, z_dist, z_categories)
+                 norm: str = "batch", z_dist: str = "normal", z_categories: int = 0, **cond: int) -> None:
+        super().__init__(z_dim, z_dist, z_categories, **cond)
         self.shape = tuple(shape)
         blocks: list[nn.Module] = []
-        fan_in = self.latent_dim
+        fan_in = self.input_dim
         for _ in range(layers):
-            blocks += [nn.Linear(fan_in, width), norm_1d(norm, width), nn.ReLU(inplace=True)]
+            blocks += [nn.Linear(fan_in, width), norm_layer(norm, width, 1, self.norm_classes),
+                       nn.ReLU(inplace=True)]
             fan_in = width
         blocks += [nn.Linear(fan_in, math.prod(self.shape)), OutputActivation(kind)]
-        self.net = nn.Sequential(*blocks)
+        self.net = CondSequential(*blocks)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.net(z).view(z.shape[0], *self.shape)  # [B, *shape]
+        return self.net(self.join_labels(z, y), y).view(z.shape[0], *self.shape)  # [B, *shape]
 
 
 class MLPDiscriminator(Discriminator):
     def __init__(self, shape: tuple, width: int, layers: int, norm: str = "none",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, cond: str = "none", num_classes: int = 0) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
-        fan_in = math.prod(shape)
+        fan_in = math.prod(shape) + self.setup_conditioning(cond, num_classes)
         for _ in range(layers):
-            blocks += [nn.Linear(fan_in, width), norm_1d(norm, width), nn.LeakyReLU(0.2, inplace=True)]
+            blocks += [nn.Linear(fan_in, width), norm_layer(norm, width, 1), nn.LeakyReLU(0.2, inplace=True)]
             if dropout > 0:
                 blocks.append(nn.Dropout(dropout))
             fan_in = width
         self.body = nn.Sequential(*blocks)
         self.head = nn.Linear(fan_in, 1)
+        self.setup_projection(fan_in)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> DOutput:
-        h = self.body(x.flatten(1))  # [B, width]
-        return DOutput(logits=self.head(h).squeeze(1), features=h)
+        h = self.body(self.condition_input(x.flatten(1), y))  # [B, width]
+        return DOutput(logits=self.head_logits(self.head, h, y), features=h)

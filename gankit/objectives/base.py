@@ -8,14 +8,12 @@ discriminator outputs, and registers itself in ``OBJECTIVES``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 
 from gankit.nets.output import DOutput
-from gankit.objectives import terms
 
 
 @dataclass
@@ -66,7 +64,12 @@ class Objective:
         self.params = from_dict(dict(cfg.params), self.Params, "objective.params.")
         self._fake: Optional[torch.Tensor] = None
         self._fake_z: Optional[torch.Tensor] = None  # the latent of the kept fakes
+        self._fake_y: Optional[torch.Tensor] = None  # and their labels
         self.fake_z: Optional[torch.Tensor] = None  # the latent of the fakes fake_for_g returned last
+        self.fake_y: Optional[torch.Tensor] = None  # the labels they were made for
+        from gankit.objectives.auxiliary import build_terms
+
+        self.terms = build_terms(cfg.term_params(), self)
 
     # ---- what the loop sees
     def schedule(self) -> list[Phase]:
@@ -84,31 +87,43 @@ class Objective:
             loss = loss + penalty
         stats = {"loss_d": loss.detach(), "d_real": self.d_value(real_out.logits.detach()),
                  "d_fake": self.d_value(fake_out.logits.detach())}
-        return self.with_info(StepResult(loss, stats), fake_out, z, "d")
+        return self.with_terms(StepResult(loss, stats), "d", fake_out, z, y, real_out, y)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
-        fake_out = D(fake, y)
+        fake_out = D(fake, self.fake_y)
         loss = self.g_loss(fake_out)
-        return self.with_info(StepResult(loss, {"loss_g": loss.detach()}), fake_out, self.fake_z, "g")
+        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out)
 
-    # ---- InfoGAN's term, added to every objective's D and G steps (objective.info = lambda > 0)
-    def with_info(self, result: StepResult, fake_out: DOutput, z: Optional[torch.Tensor],
-                  player: str) -> StepResult:
-        """``result`` plus lambda * CE(Q(fake), c), c the categorical code in the last K columns of the
-        fakes' latent ``z`` (``Generator.sample_z``). In D's step the term trains the Q head and D's
-        body, in G's step the generator (D is frozen there), as InfoGAN does. Logs ``mi_<player>``,
-        the lower bound log K - CE on I(c; G(z, c)), in nats."""
-        if self.cfg.info <= 0:
+    # ---- auxiliary terms (objective.terms: InfoGAN, ACGAN, ...), added to every objective's steps
+    def with_terms(self, result: StepResult, player: str, fake_out: DOutput, z: Optional[torch.Tensor] = None,
+                   y: Optional[torch.Tensor] = None, real_out: Optional[DOutput] = None,
+                   real_y: Optional[torch.Tensor] = None) -> StepResult:
+        """``result`` plus what each auxiliary term adds to ``player``'s ('d' or 'g') loss, with its
+        stats. In G's step the fakes' latent and labels default to those of :meth:`fake_for_g`."""
+        if not self.terms:
             return result
-        if fake_out.code is None or z is None:
-            raise ValueError("objective.info needs D's Q head (build_nets(..., code_head=K)) and the "
-                             "fakes' latent")
-        k = fake_out.code.shape[1]
-        ce = terms.info_categorical(fake_out.code, z[:, -k:].argmax(dim=1))
-        stats = {**result.stats, f"mi_{player}": math.log(k) - ce.detach()}
-        return StepResult(result.loss + self.cfg.info * ce, stats)
+        if player == "g" and z is None:
+            z, y = self.fake_z, self.fake_y
+        from gankit.objectives.auxiliary import TermInputs
+
+        inputs = TermInputs(player, fake_out, z, y, real_out, real_y)
+        loss, stats = result.loss, dict(result.stats)
+        for term in self.terms:
+            added = term.d_loss(inputs) if player == "d" else term.g_loss(inputs)
+            if added is not None:
+                loss = loss + added[0]
+                stats.update(added[1])
+        return StepResult(loss, stats)
+
+    def terms_state_dict(self) -> dict:
+        return {t.name: t.state_dict() for t in self.terms if t.state_dict()}
+
+    def load_terms_state_dict(self, state: dict) -> None:
+        for t in self.terms:
+            if t.name in state:
+                t.load_state_dict(state[t.name])
 
     # ---- the fakes of one iteration, for objectives that write their own d_step / g_step
     def fake_for_d(self, G: Any, z: torch.Tensor, y: Optional[torch.Tensor], last: bool) -> torch.Tensor:
@@ -117,17 +132,18 @@ class Objective:
         keep = last and self.cfg.reuse_fake
         with torch.set_grad_enabled(keep):
             fake = G(z, y)
-        self._fake, self._fake_z = (fake, z) if keep else (None, None)
+        self._fake, self._fake_z, self._fake_y = (fake, z, y) if keep else (None, None, None)
         return fake.detach()
 
     def fake_for_g(self, G: Any, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
         """The fakes of the G step: those the last D step kept, else a fresh G(z, y). Their latent
-        is left in ``self.fake_z`` (the D step's z when its fakes are reused)."""
+        and labels are left in ``self.fake_z`` and ``self.fake_y`` (the D step's when its fakes are
+        reused): D must judge them with the labels they were made for."""
         if self._fake is not None:
-            fake, self.fake_z = self._fake, self._fake_z
+            fake, self.fake_z, self.fake_y = self._fake, self._fake_z, self._fake_y
         else:
-            fake, self.fake_z = G(z, y), z
-        self._fake, self._fake_z = None, None
+            fake, self.fake_z, self.fake_y = G(z, y), z, y
+        self._fake, self._fake_z, self._fake_y = None, None, None
         return fake
 
     def dreg_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
@@ -165,4 +181,7 @@ class Objective:
         pass
 
     def describe(self) -> dict:
-        return {"name": self.cfg.name, "params": dataclasses.asdict(self.params)}
+        out = {"name": self.cfg.name, "params": dataclasses.asdict(self.params)}
+        if self.terms:
+            out["terms"] = {t.name: t.describe() for t in self.terms}
+        return out

@@ -34,18 +34,19 @@ class EBGAN(Objective):
     def d_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
                z: torch.Tensor, last: bool) -> StepResult:
         fake = self.fake_for_d(G, z, y, last)
-        e_real = energy(D, real, y, terms.mse_reconstruction, self.cfg.name)[0]
+        e_real, real_out = energy(D, real, y, terms.mse_reconstruction, self.cfg.name)
         e_fake, fake_out = energy(D, fake, y, terms.mse_reconstruction, self.cfg.name)
         loss = terms.d_energy_margin(e_real, e_fake, self.params.margin)
-        return self.with_info(StepResult(loss, {"loss_d": loss.detach(), "d_real": e_real.mean().detach(),
-                                                "d_fake": e_fake.mean().detach()}), fake_out, z, "d")
+        return self.with_terms(StepResult(loss, {"loss_d": loss.detach(), "d_real": e_real.mean().detach(),
+                                                 "d_fake": e_fake.mean().detach()}), "d", fake_out, z, y, real_out, y)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
-        e_fake, out = energy(D, self.fake_for_g(G, z, y), y, terms.mse_reconstruction, self.cfg.name)
+        fake = self.fake_for_g(G, z, y)
+        e_fake, out = energy(D, fake, self.fake_y, terms.mse_reconstruction, self.cfg.name)
         if out.features is None:
             raise ValueError("EBGAN's pull-away term needs the encoder's code in DOutput.features")
         pt = terms.pullaway(out.features)
         loss = e_fake.mean() + self.params.pt_weight * pt
         result = StepResult(loss, {"loss_g": loss.detach(), "pt": pt.detach()})
-        return self.with_info(result, out, self.fake_z, "g")
+        return self.with_terms(result, "g", out)

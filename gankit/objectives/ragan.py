@@ -27,6 +27,6 @@ class RaGAN(Objective):
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
         real_logits = D(real, y).logits  # D is frozen in G's step: no gradient reaches it
-        fake_out = D(fake, y)
+        fake_out = D(fake, self.fake_y)  # the labels the fakes were made for (y is the real batch's)
         loss = terms.g_relativistic_average(real_logits, fake_out.logits)
-        return self.with_info(StepResult(loss, {"loss_g": loss.detach()}), fake_out, self.fake_z, "g")
+        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out)

@@ -5,6 +5,8 @@ D = sigmoid(l), so no sigmoid is ever followed by a log.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -166,3 +168,12 @@ def info_categorical(code_logits: torch.Tensor, code: torch.Tensor) -> torch.Ten
     -E[log Q(c | G(z, c))] = cross-entropy of Q's logits [B, K] against the drawn classes c [B].
     L_I = H(c) - this is the variational lower bound on I(c; G(z, c)) (H(c) = log K for a uniform c)."""
     return F.cross_entropy(code_logits, code)
+
+
+def gaussian_nll(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's term for continuous codes: -E[log N(x; mean, exp(log_std)^2)] with a factored
+    Gaussian, summed over the codes and averaged over the batch (all [B, C]):
+    mean_b sum_j [ log_std + (x - mean)^2 / (2 exp(2 log_std)) + log(2 pi) / 2 ]."""
+    var = torch.exp(2 * log_std)
+    per = log_std + (x - mean).pow(2) / (2 * var) + 0.5 * math.log(2 * math.pi)
+    return per.sum(dim=1).mean()

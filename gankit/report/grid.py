@@ -87,3 +87,47 @@ def save_grid(images: np.ndarray, path: PathLike, nrow: Optional[int] = None,
     Returns the path written.
     """
     return write_bytes_atomic(path, grid_to_png(make_grid(images, nrow=nrow), scale=scale))
+
+
+def labelled_grid_png(images: np.ndarray, nrow: int, row_labels: Optional[list] = None,
+                      col_labels: Optional[list] = None, pad: int = 2, scale: Optional[int] = None) -> bytes:
+    """PNG bytes of a grid of ``nrow`` images per row with a text label left of each row (e.g. the
+    class of a per-class grid) and, optionally, above each column (e.g. a code's value)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    images = _check_images(images)
+    h = images.shape[2]
+    grid = make_grid(images, nrow=nrow, pad=pad)
+    if scale is None:
+        scale = min(MAX_AUTO_SCALE, max(1, math.ceil(MIN_WIDTH / grid.shape[1]), math.ceil(24 / h)))
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    pic = Image.fromarray(np.ascontiguousarray(grid[:, :, 0] if grid.shape[2] == 1 else grid))
+    pic = pic.convert("RGB")
+    try:
+        font = ImageFont.load_default(size=13)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        font = ImageFont.load_default()
+    measure = ImageDraw.Draw(pic)
+    rows = [str(r) for r in (row_labels or [])]
+    cols = [str(c) for c in (col_labels or [])]
+    left = (max(measure.textlength(r, font=font) for r in rows) + 10) if rows else 0
+    top = 20 if cols else 0
+    out = Image.new("RGB", (pic.width + int(left), pic.height + top), "white")
+    out.paste(pic, (int(left), top))
+    draw = ImageDraw.Draw(out)
+    cell = (h + pad) * scale
+    for i, text in enumerate(rows):
+        y = top + pad * scale + i * cell + (h * scale) // 2
+        draw.text((4, y), text, fill="black", font=font, anchor="lm")
+    for j, text in enumerate(cols):
+        x = int(left) + pad * scale + j * cell + (h * scale) // 2
+        draw.text((x, top // 2), text, fill="black", font=font, anchor="mm")
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_labelled_grid(images: np.ndarray, path: PathLike, nrow: int, row_labels: Optional[list] = None,
+                       col_labels: Optional[list] = None) -> Path:
+    """Write :func:`labelled_grid_png` to ``path``, atomically."""
+    return write_bytes_atomic(path, labelled_grid_png(images, nrow, row_labels, col_labels))

@@ -74,6 +74,7 @@ def build_report(run_dir: PathLike) -> Path:
     parts.append(_figure_section("Training curves", loss_figure(records), "no training records in log.jsonl yet"))
     parts.append(_scores_html(records, _read_json(run_dir / "checkpoints" / "best.json")))
     parts.append(_snapshots_html(snapshots, run_dir / "samples" / "real.png"))
+    parts.append(_codes_html(run_dir / "samples"))
     parts.append(_events_html(records))
     parts.append("<h2>Configuration</h2>\n")
     if config_text is None:
@@ -268,6 +269,26 @@ def _scores_html(records: list[dict], best_manifest: dict) -> str:
                      f"<code>checkpoints/best.json</code>, step {_e(_fmt_num(best.get('step')))}, "
                      f"{_e(best.get('key'))} = {_e(_fmt_num(best.get('value')))}. Sample from it with "
                      f"<code>gankit sample RUN/checkpoints/best.json --n 64 --out best.png</code>.</p>\n")
+    return "".join(parts)
+
+
+def _codes_html(folder: Path) -> str:
+    """InfoGAN's code pictures (``samples/codes_*.png``, from the last snapshot), if any."""
+    pictures = sorted(folder.glob("codes_c*.png")) + sorted(folder.glob("codes_categorical.png"))
+    if not pictures:
+        return ""
+    parts = ["<h2>What the latent codes control</h2>\n<p class=\"sub\">At the last snapshot, from fixed latents "
+             "(Chen et al. 2016, Figure 2). Continuous code c<sub>j</sub>: one row per value of the categorical code, "
+             "c<sub>j</sub> from -2 to 2 along the columns (trained on [-1, 1]), everything else fixed. Categorical code: "
+             "one column per value, one noise draw per row.</p>\n<div class=\"pair\">\n"]
+    for path in pictures:
+        caption = "categorical code" if path.stem.endswith("categorical") else f"continuous code {path.stem[7:]}"
+        try:
+            parts.append(f"<figure><img src=\"{_data_uri(path.read_bytes())}\" alt=\"{_e(caption)}\">"
+                         f"<figcaption>{_e(caption)}</figcaption></figure>\n")
+        except OSError:
+            continue
+    parts.append("</div>\n")
     return "".join(parts)
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from gankit.report._io import PathLike, new_figure, save_figure
-from gankit.report.grid import save_grid
+from gankit.report.grid import save_grid, save_labelled_grid
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
@@ -31,7 +31,8 @@ def render_snapshot(path: PathLike, *, kind: str, step: int, fake: np.ndarray,
                     real: Optional[np.ndarray] = None,
                     d_fn: Optional[ArrayFn] = None,
                     pdf_fn: Optional[ArrayFn] = None,
-                    d_label: str = "D(x)", title: Optional[str] = None) -> Path:
+                    d_label: str = "D(x)", title: Optional[str] = None, nrow: Optional[int] = None,
+                    row_labels: Optional[list] = None) -> Path:
     """Write one PNG (atomically) showing the generator at ``step``.
 
     Args:
@@ -45,11 +46,15 @@ def render_snapshot(path: PathLike, *, kind: str, step: int, fake: np.ndarray,
         pdf_fn: the data density on points [K, 1] -> [K] ("1d" only; without it a KDE of ``real`` is drawn).
         d_label: the name of D's output on the colorbar / axis.
         title: replaces the default "step N".
+        nrow, row_labels: images only: images per row, and a label drawn left of each row (the
+            class of a conditional generator's per-class grid).
 
     Returns the path written.
     """
     if kind == "image":
-        return save_grid(fake, path)
+        if row_labels:
+            return save_labelled_grid(fake, path, nrow or len(fake), row_labels)
+        return save_grid(fake, path, nrow=nrow)
     if kind not in ("1d", "2d"):
         raise ValueError(f"kind must be 'image', '2d' or '1d', got {kind!r}")
     dim = int(kind[0])

@@ -33,21 +33,30 @@ def default_metrics(toy: bool) -> list[str]:
 
 class _TrainingGenerator:
     """The part of :class:`gankit.explore.model.LoadedGAN` that ``evaluate_model`` uses, over a live
-    generator: ``generate`` draws like ``LoadedGAN.generate`` (latents from a generator seeded with
-    ``seed``, eval mode, no grad) and puts the module back in the mode it was in."""
+    generator: ``latents`` draws like ``LoadedGAN.latents`` (z, then uniform labels for a conditional
+    G, from a generator seeded with ``seed``); ``generate`` runs G in eval mode without grad and puts
+    it back in the mode it was in."""
 
     def __init__(self, G: torch.nn.Module, config: Config, kind: str, path: str, step: int,
                  uses_ema: bool, device: torch.device) -> None:
         self.G, self.config, self.kind, self.path = G, config, kind, path
         self.step, self.uses_ema, self.device = step, uses_ema, device
 
+    def latents(self, n: int, seed: int = 0) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        gen = torch.Generator().manual_seed(seed)
+        z = self.G.sample_z(n, gen)
+        return z, self.G.sample_y(n, gen)
+
     @torch.no_grad()
-    def generate(self, n: int, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
-        z = self.G.sample_z(n, torch.Generator().manual_seed(seed))
+    def generate(self, z: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 256) -> torch.Tensor:
         was = self.G.training
         self.G.eval()
         try:
-            return torch.cat([self.G(chunk.to(self.device)).cpu() for chunk in z.split(batch_size)])
+            out = []
+            for start in range(0, len(z), batch_size):
+                chunk_y = y[start:start + batch_size].to(self.device) if y is not None else None
+                out.append(self.G(z[start:start + batch_size].to(self.device), chunk_y).cpu())
+            return torch.cat(out)
         finally:
             self.G.train(was)
 

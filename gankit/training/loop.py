@@ -38,6 +38,18 @@ def data_spec(data: Any) -> DataSpec:
                     source=str(getattr(data, "source", "")))
 
 
+def fixed_labels(n: int, num_classes: int) -> Optional[torch.Tensor]:
+    """Labels of the snapshot batch of a conditional G: class c in row c of a grid with
+    n // num_classes columns (the leftover items cycle through the classes); None if unconditional."""
+    if not num_classes:
+        return None
+    per_class = max(n // num_classes, 1)
+    y = torch.arange(num_classes).repeat_interleave(per_class)
+    if len(y) < n:
+        y = torch.cat([y, torch.arange(n - len(y)) % num_classes])
+    return y[:n]
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -67,7 +79,7 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.data = load_dataset(cfg.data, "train")
         self.spec = data_spec(self.data)
-        G, D = build_nets(cfg.model, self.spec, cfg.code_head)
+        G, D = build_nets(cfg.model, self.spec, **cfg.heads)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.objective = build_objective(cfg.objective)
         self.opt_g = build_optimizer(t.g_optim, self.G.parameters())
@@ -77,12 +89,16 @@ class Trainer:
         self.phases = self.objective.schedule()
         self._methods = {p.name: getattr(self.objective, f"{p.name.lower()}_step") for p in self.phases}
         self.batch_size = cfg.data.batch_size
+        self.conditional = cfg.conditional
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
         # A fixed latent batch, from its own generator, so snapshots over time are comparable and
         # drawing it does not move the training RNG.
         n_fixed = t.n_show if self.spec.kind == "image" else 16 * t.n_show
+        if self.G.num_classes and self.spec.kind == "image":  # whole rows, one per class
+            n_fixed = max(t.n_show // self.G.num_classes, 1) * self.G.num_classes
         self.z_fixed = self.G.sample_z(n_fixed, torch.Generator().manual_seed(t.seed + 7919))
+        self.y_fixed = fixed_labels(n_fixed, self.G.num_classes)  # per-class rows for conditional G
         self.monitor = Monitor(probabilistic=self.objective.probabilistic)
         self._real_spread: Optional[float] = None
         self.step = 0
@@ -104,6 +120,9 @@ class Trainer:
             "sampler": self.sampler.state_dict(), "objective": self.objective.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
         }
+        terms_state = self.objective.terms_state_dict()
+        if terms_state:
+            state["terms"] = terms_state
         if self.ema is not None:
             state["G_ema"] = self.ema.shadow.state_dict()
         if self.evaluator is not None:
@@ -124,6 +143,7 @@ class Trainer:
             raise GankitError(f"checkpoint {path} holds optimizer state of another setup: {exc}") from None
         self.sampler.load_state_dict(state["sampler"])
         self.objective.load_state_dict(state.get("objective", {}))
+        self.objective.load_terms_state_dict(state.get("terms", {}))
         if self.evaluator is not None:
             self.evaluator.load_state_dict(state.get("eval", {}))
         torch.set_rng_state(state["rng"]["torch"])
@@ -179,6 +199,8 @@ class Trainer:
                     real = None  # y stays: a conditional G step uses the last labels
                 else:
                     real, y = self.sampler.next()
+                    if not self.conditional:
+                        y = None  # an unconditional G and D take no labels (and refuse them)
                     if self.device.type != "cpu":
                         real = real.to(self.device, non_blocking=True)
                         y = y.to(self.device, non_blocking=True) if y is not None else None
@@ -338,7 +360,8 @@ class Trainer:
         G = self.G_show
         was = G.training
         G.eval()
-        fake = G(self.z_fixed[:n].to(self.device)).cpu()
+        y = self.y_fixed[:n].to(self.device) if self.y_fixed is not None else None
+        fake = G(self.z_fixed[:n].to(self.device), y).cpu()
         G.train(was)
         return mean_pairwise_distance(fake) / self._real_spread
 

@@ -18,10 +18,16 @@ def render_step(trainer: Any, path: Path) -> None:
     G.eval()
     D.eval()
     try:
-        fake = G(trainer.z_fixed.to(trainer.device)).cpu()
+        y = trainer.y_fixed.to(trainer.device) if trainer.y_fixed is not None else None
+        fake = G(trainer.z_fixed.to(trainer.device), y).cpu()
         kind = trainer.spec.kind
         if kind == "image":
-            render_snapshot(path, kind="image", step=trainer.step, fake=data.from_model(fake).numpy())
+            grid = {}
+            if y is not None:  # a conditional G: one row per class, labelled
+                k = G.num_classes
+                grid = {"nrow": len(fake) // k, "row_labels": trainer.spec.class_names[:k]}
+            render_snapshot(path, kind="image", step=trainer.step, fake=data.from_model(fake).numpy(), **grid)
+            render_codes(G, data, path.parent, trainer.cfg.train.seed)
             return
         dim = trainer.spec.shape[0]
         pack = getattr(D, "pack", 1)
@@ -31,7 +37,10 @@ def render_step(trainer: Any, path: Path) -> None:
 
         def d_fn(points: np.ndarray) -> np.ndarray:
             x = torch.as_tensor(points, dtype=torch.float32, device=trainer.device)
-            logits = D(x.repeat_interleave(pack, 0)).logits  # [K * pack] -> [K]
+            labels = None
+            if trainer.conditional:  # D's output for the class of the first snapshot row
+                labels = torch.zeros(len(x) * pack, dtype=torch.long, device=trainer.device)
+            logits = D(x.repeat_interleave(pack, 0), labels).logits  # [K * pack] -> [K]
             values = torch.sigmoid(logits) if obj.probabilistic else logits
             return values.cpu().numpy()
 
@@ -67,3 +76,17 @@ def _real_points(data: Any, n: int) -> np.ndarray:
         return data.sample(n, gen).numpy()
     idx = torch.randperm(len(data), generator=gen)[:n]
     return data.to_model(data.x[idx]).numpy()
+
+
+def render_codes(G: Any, data: Any, folder: Path, seed: int) -> None:
+    """InfoGAN runs on images: ``codes_c{j}.png`` per continuous code (Chen et al. 2016, Figure 2:
+    rows = the categorical code's values, columns = code j from -2 to 2) and ``codes_categorical.png``
+    (columns = the categorical code's values), from fixed latents, replaced at every snapshot."""
+    from gankit.explore.codes import category_sweep, code_sweep
+    from gankit.report.grid import save_labelled_grid
+
+    sweeps = [(f"codes_c{j}.png", code_sweep(G, j, seed=seed)) for j in range(G.z_continuous)]
+    if G.z_categories:
+        sweeps.append(("codes_categorical.png", category_sweep(G, seed=seed)))
+    for name, (x, rows, cols) in sweeps:
+        save_labelled_grid(data.from_model(x).numpy(), folder / name, len(cols), rows, cols)

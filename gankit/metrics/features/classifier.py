@@ -182,6 +182,38 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / max(1, len(x))
 
 
+def fit_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: dict, epochs: int,
+                   gen: torch.Generator, log: Optional[Callable[[str], None]] = None) -> nn.Module:
+    """Train ``model`` on images ``x`` [N, C, H, W] in [-1, 1] with labels ``y`` [N] by ``recipe``
+    (batch size, lr, augmentation): AdamW, one-cycle learning rate, label smoothing 0.05.
+    Random draws come from ``gen`` (and the global RNG for dropout). Returns the model, in eval mode."""
+    bs = recipe["batch_size"]
+    steps_per_epoch = math.ceil(len(x) / bs)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=epochs * steps_per_epoch,
+                                                pct_start=0.2)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(x), generator=gen)
+        total, seen = 0.0, 0
+        for start in range(0, len(perm), bs):
+            idx = perm[start:start + bs]
+            if len(idx) < 2:  # BatchNorm needs two items
+                continue
+            xb = _augment(x[idx], recipe["shift"], recipe["flip"], gen)
+            loss = F.cross_entropy(model(xb), y[idx], label_smoothing=0.05)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        if log is not None:
+            log(f"epoch {epoch + 1}/{epochs}: train loss {total / max(seen, 1):.4f} ({time.perf_counter() - t0:.0f} s)")
+    return model.eval()
+
+
 def train_classifier(dataset: str, epochs: Optional[int] = None, out: Union[str, Path, None] = None,
                      seed: int = 0, data_path: Optional[str] = None, command: str = "",
                      log: Callable[[str], None] = print) -> dict:
@@ -215,27 +247,8 @@ def train_classifier(dataset: str, epochs: Optional[int] = None, out: Union[str,
     model = build_classifier(arch)
     x_train, y_train = train.to_model(train.x), train.y
     x_test, y_test = test.to_model(test.x), test.y
-    bs = recipe["batch_size"]
-    steps_per_epoch = math.ceil(len(x_train) / bs)
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=epochs * steps_per_epoch,
-                                                pct_start=0.2)
     t0 = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(len(x_train), generator=gen)
-        total, seen = 0.0, 0
-        for start in range(0, len(perm), bs):
-            idx = perm[start:start + bs]
-            xb = _augment(x_train[idx], recipe["shift"], recipe["flip"], gen)
-            loss = F.cross_entropy(model(xb), y_train[idx], label_smoothing=0.05)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        log(f"epoch {epoch + 1}/{epochs}: train loss {total / seen:.4f} ({time.perf_counter() - t0:.0f} s)")
+    fit_classifier(model, x_train, y_train, recipe, epochs, gen, log)
     model.eval()
     train_acc = accuracy(model, x_train[:10000], y_train[:10000])
     test_acc = accuracy(model, x_test, y_test)
