@@ -50,10 +50,12 @@ def _parser() -> argparse.ArgumentParser:
                                    "test split, or compare --real A with --fake B (each an .npz with array x, "
                                    "an image folder, or a built-in dataset name).")
     e.add_argument("source", nargs="?", help="run directory or checkpoint (.json / .safetensors)")
-    e.add_argument("--real", help="the reference set: FILE.npz, an image folder or a dataset name")
-    e.add_argument("--fake", help="the set to score: FILE.npz, an image folder or a dataset name")
+    e.add_argument("--real", help="the reference set: FILE.npz, an image folder or a dataset name (NAME:SPLIT, "
+                                  "e.g. fashion_mnist:test)")
+    e.add_argument("--fake", help="the set to score: FILE.npz (x, optional y), an image folder or a dataset name "
+                                  "(NAME:SPLIT, e.g. fashion_mnist:train, for the real-data floor)")
     e.add_argument("--metrics", help="comma list of fid, kid, is, pr (precision/recall), dc (density/"
-                                     "coverage), intra_fid, cas, parzen, modes (default: the data's)")
+                                     "coverage), intra_fid, cas, label_agreement (conditional models), parzen, modes (default: the data's)")
     e.add_argument("--n", type=int, help="fake samples (default 10000 images, 2500 vectors)")
     e.add_argument("--n-real", type=int, help="real items (default: the whole split)")
     e.add_argument("--features", help="classifier[:DATASET|:FILE.safetensors], inception or raw "
