@@ -142,8 +142,9 @@ def _dc(real: Side, fake: Side, seed: int, options: dict, cache: dict) -> dict:
 
 @_register("intra_fid", ("intra_fid",), ("features", "labels"), (), "Miyato & Koyama 2018")
 def _intra_fid(real: Side, fake: Side, seed: int, options: dict, cache: dict) -> dict:
-    mean, _ = intra_fid(_get(real, "features", "real", "intra_fid"), _get(real, "labels", "real", "intra_fid"),
-                        _get(fake, "features", "fake", "intra_fid"), _get(fake, "labels", "fake", "intra_fid"))
+    mean, per_class = intra_fid(_get(real, "features", "real", "intra_fid"), _get(real, "labels", "real", "intra_fid"),
+                                _get(fake, "features", "fake", "intra_fid"), _get(fake, "labels", "fake", "intra_fid"))
+    cache["intra_fid_per_class"] = per_class  # score() reports it in the provenance
     return {"intra_fid": mean}
 
 
@@ -249,6 +250,7 @@ def compute_metrics(names: Any, real: Side, fake: Side, *, seed: int = 0, **opti
         options: ``kid_subsets`` (100), ``kid_subset_size`` (1000), ``is_splits`` (10), ``pr_k`` (3),
             ``dc_k`` (5), ``chunk_size`` / ``max_chunk_bytes`` (k-NN and Parzen blocks), ``parzen_sigmas``,
             ``parzen_validation_fraction`` (0.5), ``parzen_input`` ('raw' if given, else 'features'),
+            ``details`` (a dict that receives per-class intra-FIDs and other by-products),
             ``cas_epochs`` (6), ``cas_reference`` (real training pixels and labels for ``cas_real``),
             ``cas_recipe`` (the classifier recipe, 'fashion_mnist'), and for ``modes``: the toy
             distribution's ``modes`` [M, D] and ``std``, ``mode_threshold`` (3.0).
@@ -262,7 +264,8 @@ def compute_metrics(names: Any, real: Side, fake: Side, *, seed: int = 0, **opti
     """
     groups = resolve_names(names)
     specs = [METRICS.get(g) for g in groups]
-    known = sorted({o for spec in (METRICS.get(g) for g in METRIC_NAMES) for o in spec.options} | set(_COMMON_OPTIONS))
+    known = sorted({o for spec in (METRICS.get(g) for g in METRIC_NAMES) for o in spec.options}
+                   | set(_COMMON_OPTIONS) | {"details"})
     for key in options:
         if key not in known:
             raise GankitError(f"unknown metric option '{key}'{closest(key, known)}; valid: {', '.join(known)}")
@@ -272,5 +275,7 @@ def compute_metrics(names: Any, real: Side, fake: Side, *, seed: int = 0, **opti
     out: dict = {}
     for spec in specs:
         out.update(spec.fn(real, fake, seed, options, cache))
+    if options.get("details") is not None:
+        options["details"].update({k: v for k, v in cache.items() if k != "groups"})
     return out
 

@@ -339,7 +339,8 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
         options.setdefault("std", real.std)
     from gankit.metrics import compute_metrics
 
-    values = compute_metrics(names, real_dict, fake_dict, seed=seed, **options)
+    details: dict = {}
+    values = compute_metrics(names, real_dict, fake_dict, seed=seed, details=details, **options)
     provenance = {
         **extractor.describe(),
         "metrics": names,
@@ -355,6 +356,8 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
         "gankit": gankit.__version__, "torch": torch.__version__, "numpy": np.__version__,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if "intra_fid_per_class" in details:
+        provenance["intra_fid_per_class"] = {str(c): round(v, 4) for c, v in details["intra_fid_per_class"].items()}
     if "cas" in names:
         from gankit.metrics.cas import CAS_EPOCHS
 
