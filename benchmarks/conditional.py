@@ -41,6 +41,7 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
+from modes import read_runs  # noqa: E402  (the JSONL reader the benchmarks share)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -226,18 +227,6 @@ def describe_recipe(cfg: dict) -> str:
     return (f"{m['arch']} networks (z {m['z_dim']}, G width {m['g_width']}, D width {m['d_width']}), "
             f"{cfg['objective']['name']} loss, {g['name']} {g['lr']:g} betas {tuple(g['betas'])}, batch {d['batch_size']}, "
             f"{t['steps']} steps, EMA {t['ema']:g} from step {t['ema_start']} (the EMA generator is scored)")
-
-
-def read_runs(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 def main(argv: Optional[list[str]] = None) -> int:
