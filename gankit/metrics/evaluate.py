@@ -287,6 +287,9 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
     toy = real.modes is not None
     names = parse_metrics(metrics, toy=toy, image=real.kind == "image",
                           has_logits=extractor.num_classes is not None)
+    if (metrics is None and fake.name == "model" and fake.y is not None and real.y is not None
+            and extractor.num_classes == real.num_classes):
+        names += ["intra_fid", "label_agreement"]  # a conditional model: does it make the asked class?
     if "modes" in names and not toy:
         raise GankitError("the 'modes' metric needs a toy distribution with known modes (ring, grid, "
                           "gaussian1d) as the real set")
