@@ -73,7 +73,7 @@ def test_ring_scores_best_checkpoint_and_report(tmp_path):
     assert "Best checkpoint by <b>high_quality</b> (higher is better)" in html
     cfg = RunDir(out).read_config_dict()
     assert cfg["eval"] == {"every": 10, "metrics": ["modes"], "n": None, "n_real": None, "features": None,
-                           "best": "high_quality", "seed": 0}
+                           "best": "high_quality", "seed": 0, "final": True}
 
 
 @pytest.mark.parametrize("preset, tiny, metrics, keys", [

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from gankit.report._io import PathLike, figure_png, write_bytes_atomic
+from gankit.report._io import PathLike, figure_png, format_duration, write_bytes_atomic
 from gankit.report.plots import as_number, loss_figure, metric_figure, records_of_type
 
 MAX_STRIP = 24  # snapshots shown over time; more are thinned evenly, keeping the first and last
@@ -174,13 +174,6 @@ def _fmt_time(v: Any) -> str:
         return str(v)
 
 
-def _fmt_duration(seconds: float) -> str:
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _fmt_num(v: Any) -> str:
     x = as_number(v)
     if x is None:
@@ -213,17 +206,34 @@ def _summary_html(info: dict, records: list[dict], snapshots: list) -> str:
             rows.append((f"last {key}", _fmt_num(last[key])))
     if "img_per_s" in last:
         rows.append(("last images/s", _fmt_num(round(float(as_number(last["img_per_s"]) or 0)))))
-    if as_number(last.get("time")) is not None:
-        rows.append(("training time (last log)", _fmt_duration(float(last["time"]))))
+    rows += _time_rows(info, last)
+    if evals:
+        latest = evals[-1]
+        for k, v in latest.items():
+            if k not in ("type", "step", "time") and as_number(v) is not None:
+                rows.append((f"{k} (step {_fmt_num(latest['step'])})", _fmt_num(v)))
+        if latest.get("how"):
+            rows.append(("scored with", f"{latest['how']} (definitions: docs/metrics.md)"))
+    body = "".join(f"<tr><th>{_e(k)}</th><td class=\"num\">{_e(v)}</td></tr>\n" for k, v in rows)
+    return f"<h2>Summary</h2>\n<table class=\"summary\">\n{body}</table>\n"
+
+
+def _time_rows(info: dict, last: dict) -> list[tuple[str, str]]:
+    """Training time over every segment of the run (each start and resume), then start and end."""
+    rows = []
+    segments = [seg for seg in info.get("segments", []) if isinstance(seg, dict)]
+    total = as_number(info.get("training_seconds"))
+    if total is not None and segments:
+        if info.get("status") == "running" and as_number(segments[-1].get("start")) is not None:
+            total = max(total, as_number(last.get("time")) or 0.0)  # the open segment runs on since its checkpoint
+        runs = f" over {len(segments)} segments (resumed {len(segments) - 1}x)" if len(segments) > 1 else ""
+        rows.append(("training time", format_duration(total) + runs))
+    elif as_number(last.get("time")) is not None:
+        rows.append(("training time (last log)", format_duration(float(last["time"]))))
     for key, label in (("started", "started"), ("finished", "finished")):
         if info.get(key) is not None:
             rows.append((label, _fmt_time(info[key])))
-    if evals:
-        for k, v in evals[-1].items():
-            if k not in ("type", "step", "time") and as_number(v) is not None:
-                rows.append((f"{k} (step {_fmt_num(evals[-1]['step'])})", _fmt_num(v)))
-    body = "".join(f"<tr><th>{_e(k)}</th><td class=\"num\">{_e(v)}</td></tr>\n" for k, v in rows)
-    return f"<h2>Summary</h2>\n<table class=\"summary\">\n{body}</table>\n"
+    return rows
 
 
 def _messages_html(records: list[dict], kind: str, heading: str, css: str) -> str:
