@@ -72,7 +72,7 @@ def build_report(run_dir: PathLike) -> Path:
     parts.append(_summary_html(info, records, snapshots))
     parts.append(_messages_html(records, "warning", "Warnings", "warnings"))
     parts.append(_figure_section("Training curves", loss_figure(records), "no training records in log.jsonl yet"))
-    parts.append(_scores_html(records, _read_json(run_dir / "checkpoints" / "best.json")))
+    parts.append(_scores_html(records, _read_json(run_dir / "checkpoints" / "best.json"), run_dir))
     parts.append(_snapshots_html(snapshots, run_dir / "samples" / "real.png"))
     parts.append(_events_html(records))
     parts.append("<h2>Configuration</h2>\n")
@@ -262,7 +262,7 @@ def _figure_section(heading: str, fig: Any, missing: str) -> str:
             f"alt=\"{_e(heading)}\">\n")
 
 
-def _scores_html(records: list[dict], best_manifest: dict) -> str:
+def _scores_html(records: list[dict], best_manifest: dict, run_dir: Path) -> str:
     """The "Scores during training" plot (one small panel per score) and the best checkpoint's line."""
     from gankit.config import SCORE_DIRECTIONS
 
@@ -274,10 +274,11 @@ def _scores_html(records: list[dict], best_manifest: dict) -> str:
     parts = [_figure_section(heading, fig, "no scores in log.jsonl")]
     if best is not None:
         way = {"lower": "lower is better", "higher": "higher is better"}.get(str(best.get("better")), "")
+        path = run_dir.resolve() / "checkpoints" / "best.json"  # a command that works from any folder
         parts.append(f"<p>Best checkpoint by <b>{_e(best.get('key'))}</b>{f' ({way})' if way else ''}: "
-                     f"<code>checkpoints/best.json</code>, step {_e(_fmt_num(best.get('step')))}, "
+                     f"<code>{_e(path)}</code>, step {_e(_fmt_num(best.get('step')))}, "
                      f"{_e(best.get('key'))} = {_e(_fmt_num(best.get('value')))}. Sample from it with "
-                     f"<code>gankit sample RUN/checkpoints/best.json --n 64 --out best.png</code>.</p>\n")
+                     f"<code>gankit sample {_e(path)} --n 64 --out best.png</code>.</p>\n")
     return "".join(parts)
 
 
