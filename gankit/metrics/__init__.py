@@ -2,7 +2,7 @@
 runs the registered ones by name.
 
 Each metric is registered in :data:`gankit.registry.METRICS` under a group name; a group writes
-one or more result keys (``METRIC_KEYS``). Definitions follow BENCHMARKS.md section 5 and each
+one or more result keys (``METRIC_KEYS``). Definitions follow docs/benchmarks.md section 5 and each
 module cites its paper; ``docs/metrics.md`` gives the exact formulas and the tests that check them.
 
 - ``fid``: fid (:func:`~gankit.metrics.frechet.fid`, Heusel et al. 2017)

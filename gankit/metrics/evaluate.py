@@ -28,7 +28,7 @@ from gankit.metrics.features import FeatureExtractor, get_extractor
 
 CACHE_VERSION = 1
 DEFAULT_N_IMAGES = 10_000
-DEFAULT_N_VECTORS = 2_500  # the mode-coverage protocol's sample count (BENCHMARKS.md section 1)
+DEFAULT_N_VECTORS = 2_500  # the mode-coverage protocol's sample count (docs/benchmarks.md section 1)
 _PROGRESS_FROM = 2_000
 
 NEEDS_LOGITS = ("is",)
