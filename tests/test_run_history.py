@@ -110,3 +110,22 @@ def test_run_time_estimate_is_said_once_after_the_first_steps(monkeypatch):
     assert said == ("at 2 steps/s the remaining 19,992 of 20,000 steps take about 2:46:36 (snapshots, "
                     "checkpoints and scoring add to it)")
     assert estimate.after_step(9) is None  # once
+
+
+def test_report_shows_a_cheap_final_score_and_how_it_was_computed(tmp_path):
+    digits = tmp_path / "digits"
+    gankit.train("digits", TINY_DIGITS + ["eval.n=100"], out=digits, steps=4, progress=False)
+    html = (digits / "report.html").read_text()
+    assert "<th>fid (step 4)</th>" in html and "<th>coverage (step 4)</th>" in html
+    assert "fid, pr, dc of 100 samples (EMA) against 360 real items, classifier:digits features" in html
+    assert "<th>caveats</th><td class=\"num\">fid, precision, recall, density, coverage from only 360 real" in html
+    from gankit.report.plots import TRAIN_PANELS
+
+    assert any(title.startswith("diversity: spread of samples / spread of data") for title, *_ in TRAIN_PANELS)
+    ring = tmp_path / "ring"
+    gankit.train("ring", TINY_RING, out=ring, steps=4, progress=False)
+    assert "<th>modes (step 4)</th>" in (ring / "report.html").read_text()
+    off = tmp_path / "off"
+    gankit.train("ring", TINY_RING + ["eval.final=false"], out=off, steps=4, progress=False)
+    assert not (off / "eval.jsonl").exists() and "modes (step" not in (off / "report.html").read_text()
+

@@ -21,6 +21,7 @@ from gankit.report.plots import as_number, loss_figure, metric_figure, records_o
 
 MAX_STRIP = 24  # snapshots shown over time; more are thinned evenly, keeping the first and last
 SNAPSHOT_RE = re.compile(r"^step_(\d+)\.png$")
+THUMB_PX = 240  # thumbnails of the samples over time are at least this wide (the .strip CSS)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
@@ -35,11 +36,13 @@ td.num { font-variant-numeric: tabular-nums; }
 .warnings li { margin: 0.2em 0; }
 .missing { color: #888; font-style: italic; }
 img { max-width: 100%; }
+img.figure { width: 100%; }
 img.final { max-width: 100%; border: 1px solid #ddd; }
-.strip { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 0.8em; }
+.strip { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 0.8em; }
 .strip figure { margin: 0; text-align: center; }
 .strip img { width: 100%; border: 1px solid #eee; }
-.strip figcaption { font-size: 0.85em; color: #555; }
+.strip img.small { image-rendering: pixelated; }
+.strip figcaption { font-size: 0.9em; color: #555; }
 .pair { display: grid; grid-template-columns: repeat(2, minmax(0, 420px)); gap: 1.2em; }
 .pair figure { margin: 0; text-align: center; }
 .pair img { width: 100%; image-rendering: pixelated; }
@@ -214,6 +217,8 @@ def _summary_html(info: dict, records: list[dict], snapshots: list) -> str:
                 rows.append((f"{k} (step {_fmt_num(latest['step'])})", _fmt_num(v)))
         if latest.get("how"):
             rows.append(("scored with", f"{latest['how']} (definitions: docs/metrics.md)"))
+        if latest.get("caveats"):
+            rows.append(("caveats", str(latest["caveats"])))
     body = "".join(f"<tr><th>{_e(k)}</th><td class=\"num\">{_e(v)}</td></tr>\n" for k, v in rows)
     return f"<h2>Summary</h2>\n<table class=\"summary\">\n{body}</table>\n"
 
@@ -258,7 +263,7 @@ def _events_html(records: list[dict]) -> str:
 def _figure_section(heading: str, fig: Any, missing: str) -> str:
     if fig is None:
         return f"<h2>{_e(heading)}</h2>\n<p class=\"missing\">{_e(missing)}</p>\n"
-    return (f"<h2>{_e(heading)}</h2>\n<img src=\"{_data_uri(figure_png(fig))}\" "
+    return (f"<h2>{_e(heading)}</h2>\n<img class=\"figure\" src=\"{_data_uri(figure_png(fig))}\" "
             f"alt=\"{_e(heading)}\">\n")
 
 
@@ -267,6 +272,8 @@ def _scores_html(records: list[dict], best_manifest: dict, run_dir: Path) -> str
     from gankit.config import SCORE_DIRECTIONS
 
     best = best_manifest.get("best") if isinstance(best_manifest.get("best"), dict) else None
+    if best is None and len({r.get("step") for r in records_of_type(records, "eval")}) < 2:
+        return ""  # one scoring (eval.final): the summary table shows it; a plot of one point says nothing
     fig = metric_figure(records, best, SCORE_DIRECTIONS)
     if fig is None and best is None:
         return ""
@@ -287,12 +294,17 @@ def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = No
         return "<h2>Samples</h2>\n<p class=\"missing\">no snapshots in samples/ yet</p>\n"
     uris: dict[int, str] = {}
 
+    small: set[int] = set()
+
     def uri(i: int) -> Optional[str]:
         if i not in uris:
             try:
-                uris[i] = _data_uri(snapshots[i][1].read_bytes())
+                png = snapshots[i][1].read_bytes()
             except OSError:  # removed while we read (a resume prunes samples): leave it out
-                uris[i] = ""
+                png = b""
+            uris[i] = _data_uri(png) if png else ""
+            if png[12:16] == b"IHDR" and int.from_bytes(png[16:20], "big") < THUMB_PX:
+                small.add(i)  # a grid of 8x8 digits: enlarged, it must stay sharp, not blur
         return uris[i] or None
 
     final_step = snapshots[-1][0]
@@ -314,7 +326,8 @@ def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = No
         step, _ = snapshots[i]
         src = uri(i)
         if src:
-            parts.append(f"<figure><img src=\"{src}\" alt=\"step {step}\">"
+            css = " class=\"small\"" if i in small else ""
+            parts.append(f"<figure><img{css} src=\"{src}\" alt=\"step {step}\">"
                          f"<figcaption>step {step}</figcaption></figure>\n")
     parts.append("</div>\n")
     return "".join(parts)

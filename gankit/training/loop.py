@@ -372,7 +372,8 @@ class Trainer:
             p = result["provenance"]
             how = (f"{', '.join(p['metrics'])} of {p['n_fake']:,} samples ({'EMA' if self.ema is not None else 'G'}) "
                    f"against {p['n_real']:,} real items, {p['extractor']} features")
-            log.write({"type": "eval", "step": self.step, **scores, "how": how})
+            caveats = {"caveats": " ".join(p["warnings"])} if p.get("warnings") else {}
+            log.write({"type": "eval", "step": self.step, **scores, "how": how, **caveats})
         if self.evaluator.update_best(scores, self.step) and self.run is not None:
             self.save_best()
         return result
