@@ -65,7 +65,7 @@ def test_ema_ramps_up_its_half_life():
     assert EMA(G, 0.999, start=50, rampup=0.05).decay_at(49) == 0.0  # before ema_start: a copy
 
 
-def test_short_run_ema_is_near_g_and_sample_raw_gives_g(tmp_path):
+def test_short_run_ema_is_near_g_and_sample_raw_gives_g(tmp_path, capsys):
     run = tmp_path / "run"
     gankit.train("digits", TINY_DIGITS + ["train.ema=0.999", "eval.final=false"], out=run, steps=30, progress=False)
     ema, raw = gankit.load(run), gankit.load(run, raw=True)
@@ -79,6 +79,12 @@ def test_short_run_ema_is_near_g_and_sample_raw_gives_g(tmp_path):
     assert (state["G_ema"][name] - state["G"][name]).norm() < 0.5 * (g0[name] - state["G"][name]).norm()
     a, b = ema.sample(4, seed=0), raw.sample(4, seed=0)
     assert a.shape == b.shape and not np.array_equal(a, b)
+    from gankit.cli import main
+
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "raw.npz"), "--raw"]) == 0
+    assert "(raw G)" in capsys.readouterr().out
+    with np.load(tmp_path / "raw.npz") as f:
+        assert np.array_equal(f["x"], b)
 
 
 def test_folder_smaller_than_the_batch_trains_with_a_fitted_batch(tmp_path, capsys):
