@@ -15,7 +15,7 @@ TRAIN_PANELS = (
     ("discriminator output", ("d_real", "d_fake"), False, "mean D output"),
     ("gradient norms", ("grad_norm_d", "grad_norm_g"), True, "L2 norm (log)"),
     # InfoGAN (objective.info): log K - CE, the lower bound on I(c; G(z, c)), at most log K
-    ("code information", ("mi_d", "mi_g"), False, "nats"),
+    ("code information (nats)", ("mi_d", "mi_g"), False, "nats"),
     # Trainer.diversity: a ratio, not a probability, so it can exceed 1
     ("diversity: spread of samples / spread of data (1 = alike, > 1 = more spread, near 0 = collapse)",
      ("diversity",), False, "ratio"),
