@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# A CPU build of torch (on this project's machines the file lies on disk; elsewhere pip fetches it).
+# A CPU build of torch (on this project's machines the file lies on disk; elsewhere pip fetches it, and
+# PyPI's default build is the large CUDA one: `make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu`).
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: demo test venv bench clean
 
@@ -11,7 +13,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH)"
+	$(BIN)/pip install -q --disable-pip-version-check $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	# InceptionV3 for FID (optional): torch-fidelity without its torchvision dependency (docs/features.md).
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps "torch-fidelity==0.4.0"

@@ -1,4 +1,4 @@
-"""BENCHMARKS.md section 1: mode coverage on the ring (8 Gaussians) and the grid (25 Gaussians).
+"""docs/benchmarks.md section 1: mode coverage on the ring (8 Gaussians) and the grid (25 Gaussians).
 
 Every registered objective (``gankit.registry.OBJECTIVES``, listed at run time) is trained on the ring and
 the grid with ONE MLP architecture (that of presets ``ring`` / ``grid``) and the optimizer settings of the
@@ -9,7 +9,7 @@ The best configurations (presets ``ring-best`` and ``grid-best``) are run on the
 rows. The best rows' trained G and D are also sampled by discriminator rejection sampling
 (``gankit.explore.rejection``: D calibrated 1,000 steps against the fixed G, the exact rule), reported as
 the separate row "best + DRS": that is not the protocol's plain sampling, and the tables say so.
-Results: ``benchmarks/results/modes.md`` (tables beside the published rows of BENCHMARKS.md),
+Results: ``benchmarks/results/modes.md`` (tables beside the published rows of docs/benchmarks.md),
 ``modes.json`` (every run) and ``modes_samples.png`` (seed-0 scatters).
 
     .venv/bin/python benchmarks/modes.py --jobs 2                 # the full benchmark (10 seeds)
@@ -58,7 +58,7 @@ DRS_CALIBRATE = 1000  # steps of D alone against the fixed G before rejection sa
 # Everything else (architecture, batch, steps, EMA) is the common recipe of presets ring / grid.
 FROM_OBJECTIVE_PRESET = ("objective", "train.g_optim", "train.d_optim")
 
-PUBLISHED = [  # BENCHMARKS.md section 1: method, ring modes, ring HQ %, grid modes, grid HQ %, source
+PUBLISHED = [  # docs/benchmarks.md section 1: method, ring modes, ring HQ %, grid modes, grid HQ %, source
     ("GAN", 6.3, 98.2, 17.3, 94.8, "PacGAN Table 1"),
     ("PacGAN2", 7.9, 95.6, 23.8, 91.3, "PacGAN Table 1"),
     ("PacGAN4", 7.8, 95.9, 24.8, 93.6, "PacGAN Table 1"),
@@ -332,7 +332,7 @@ def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str],
     from gankit.metrics.modes import perfect_spread
 
     L: list[str] = []
-    L.append("# Mode coverage on the ring and the grid (BENCHMARKS.md section 1)")
+    L.append("# Mode coverage on the ring and the grid (docs/benchmarks.md section 1)")
     L.append("")
     reused = meta.get("reused", 0)
     L.append(f"Reproduce (from the repository root; the {meta['runs']} runs take {meta['train_hours']:.1f} hours "
@@ -403,7 +403,7 @@ def write_markdown(path: Path, meta: dict, rows: list[str], datasets: list[str],
                      f"{_pm(s['hq_mean'], s['hq_se'], 1)} | {s['hq_min']:.1f} | "
                      f"{_pm(s['kl_mean'], s['kl_se'], 3)} | {s['failed']} | {s['seconds'] / 60:.1f} |")
         L.append("")
-    L.append("Published rows on the same protocol (BENCHMARKS.md section 1; modes / % HQ, mean of 10 "
+    L.append("Published rows on the same protocol (docs/benchmarks.md section 1; modes / % HQ, mean of 10 "
              "seeds; different networks, see the sources):")
     L.append("")
     L.append("| method | ring (8) | grid (25) | source |")

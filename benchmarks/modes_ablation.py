@@ -1,6 +1,6 @@
 """What each part of the best mode-coverage recipe contributes: the categorical code and InfoGAN's term.
 
-Variants of presets ``ring-best`` / ``grid-best`` (BENCHMARKS.md section 1, scored as ``benchmarks/modes.py``
+Variants of presets ``ring-best`` / ``grid-best`` (docs/benchmarks.md section 1, scored as ``benchmarks/modes.py``
 scores them, plain generator samples):
 
 - ``no code``: ``model.z_categories=0 objective.info=0`` (the recipe before the code: NS + R1 at the data's

@@ -1,4 +1,4 @@
-"""The baseline of BENCHMARKS.md section 3: a plain PyTorch GAN training loop, written the way the
+"""The baseline of docs/benchmarks.md section 3: a plain PyTorch GAN training loop, written the way the
 official PyTorch DCGAN example (pytorch/examples, dcgan/main.py) writes it. Nothing of gankit's loop is
 used; only the networks come from ``gankit.nets.build_nets`` so that both loops train identical models.
 

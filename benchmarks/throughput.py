@@ -1,4 +1,4 @@
-"""BENCHMARKS.md section 3: training throughput of gankit's loop against a plain PyTorch loop.
+"""docs/benchmarks.md section 3: training throughput of gankit's loop against a plain PyTorch loop.
 
 For each model (the 2D MLP GAN of preset ``ring``, DCGAN 28x28 of preset ``fashion-dcgan``) one process
 builds gankit's ``Trainer`` and the plain DCGAN-example loop of ``benchmarks/plain_loop.py`` on identical
@@ -261,7 +261,7 @@ def fmt_flops(x: float) -> str:
 def write_markdown(out: Path, report: dict) -> None:
     m = report["machine"]
     lines = [
-        "# Training throughput: gankit's loop against a plain PyTorch loop (BENCHMARKS.md section 3)",
+        "# Training throughput: gankit's loop against a plain PyTorch loop (docs/benchmarks.md section 3)",
         "",
         f"Command: `{report['command']}`" + ("  (**--quick: smoke check, not a result**)" if report["quick"] else ""),
         "",

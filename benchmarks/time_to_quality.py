@@ -1,4 +1,4 @@
-"""BENCHMARKS.md section 4: sample quality at a fixed CPU budget (time to quality).
+"""docs/benchmarks.md section 4: sample quality at a fixed CPU budget (time to quality).
 
 DCGAN (preset ``fashion-dcgan``) on Fashion-MNIST, trained for the longest budget in ONE run per
 system; the generator is copied when the training clock passes each budget (default 5, 10, 20
@@ -9,7 +9,7 @@ and density/coverage (k=5). Systems:
 - ``gankit``: gankit's own loop (``Trainer.fit``, logging and failure monitor included, no run folder
   on disk), sampling from the EMA generator the preset keeps (decay 0.999) as ``gankit sample`` does;
   the raw generator of the same run is scored too.
-- ``plain``: the plain PyTorch DCGAN-example loop of ``benchmarks/plain_loop.py`` (BENCHMARKS.md
+- ``plain``: the plain PyTorch DCGAN-example loop of ``benchmarks/plain_loop.py`` (docs/benchmarks.md
   section 3's baseline), on identical networks from the same initial weights, same batch size, Adam
   settings and data.
 
@@ -194,7 +194,7 @@ def _features_words(meta: dict) -> str:
 
 def write_markdown(path: Path, rows: list[dict], meta: dict) -> None:
     lines = [
-        "# Time to quality (BENCHMARKS.md section 4)",
+        "# Time to quality (docs/benchmarks.md section 4)",
         "",
         f"DCGAN (preset `fashion-dcgan`: z 100, width 64, batch 64, Adam 2e-4 betas (0.5, 0.999), "
         f"non-saturating loss) on Fashion-MNIST, {meta['threads']} torch thread(s), CPU: {meta['cpu']}; "

@@ -1,6 +1,7 @@
 """The Python API; the CLI is a thin layer over these functions."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -92,6 +93,18 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
     if state is not None:
         trainer.load_state_dict(state, str(latest))
         trainer.step = manifest["step"]
+    total = cfg.train.steps
+    if trainer.step >= total:
+        print(f"gankit: {run.path} is already finished: step {trainer.step} of {total}, nothing to train "
+              f"(train further with --resume {run.path} --steps N, N > {trainer.step})", file=sys.stderr)
+        if run.read_info().get("status") != "finished":
+            run.write_info(status="finished", step=trainer.step)
+        from gankit.report import build_report
+
+        build_report(run.path)
+        return RunResult(run.path, trainer.step, {})
+    print(f"gankit: resuming {run.path} from step {trainer.step} of {total}"
+          + ("" if latest is not None else " (no checkpoint yet: starting over)"), file=sys.stderr)
     from gankit.training.checkpoint import atomic_write_text
 
     atomic_write_text(run.config_file, cfg.to_yaml())
@@ -111,11 +124,13 @@ def check_same_classes(saved: dict, spec: dict, where: str) -> None:
                           f"restore the data (e.g. the class subfolders) or start a new run")
 
 
-def load(path: Union[str, Path], device: str = "cpu"):
-    """Load a trained generator from a run directory or checkpoint: ``load(p).sample(n, seed=0)``."""
+def load(path: Union[str, Path], device: str = "cpu", raw: bool = False):
+    """Load a trained generator from a run directory or checkpoint: ``load(p).sample(n, seed=0)``.
+
+    The EMA copy of G when the run kept one, unless ``raw`` (the trained G's own weights)."""
     from gankit.explore.model import LoadedGAN
 
-    return LoadedGAN(path, device)
+    return LoadedGAN(path, device, raw=raw)
 
 
 def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, None] = None,

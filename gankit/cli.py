@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "default: classes drawn uniformly")
     s.add_argument("--per-class", type=int, metavar="K",
                    help="conditional models: K samples of every class, one labelled row per class (ignores --n)")
+    s.add_argument("--raw", action="store_true", help="sample the trained generator itself, not its EMA copy "
+                   "(train.ema), which is the default when the run kept one")
     s.add_argument("--drs", action="store_true", help="discriminator rejection sampling (Azadi et al. 2019): "
                    "keep the samples D finds most data-like (minimax/NS-type objectives)")
     s.add_argument("--drs-percentile", type=float, metavar="Q",
@@ -69,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-cache", action="store_true", help="do not read or write cached real features")
     e.add_argument("--no-record", action="store_true", help="do not append to the run's eval.jsonl")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    e.add_argument("--strict", action="store_true", help="exit with status 1 when any metric cannot be "
+                   "computed (default: only when none can; each failure is reported with its reason)")
+    e.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else 1; "
+                   "0 = PyTorch's default)")
 
     c = sub.add_parser("train-classifier", help="train the feature classifier of a built-in image dataset",
                        description="Train the small CNN whose features and logits the metrics use, on the "
@@ -77,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, help="passes over the training split (default: the recipe's)")
     c.add_argument("--out", help="FILE.safetensors (default: the weights shipped in the package)")
     c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    c.add_argument("--threads", type=int, default=0, help="torch threads (0 = PyTorch's default)")
+    c.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else 1; "
+                   "0 = PyTorch's default)")
 
     sub.add_parser("version", help="print the version")
     return p
@@ -99,10 +106,23 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"gankit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        detail = f" ({exc})" if str(exc) else ""
-        print(f"\ngankit: interrupted{detail}; the latest checkpoint is kept: continue with "
-              f"'gankit train --resume DIR'", file=sys.stderr)
+        print(f"\n{interrupted_message(exc)}", file=sys.stderr)
         return 130
+
+
+def interrupted_message(exc: KeyboardInterrupt) -> str:
+    """What a stop left and the exact command that continues it."""
+    from gankit.errors import TrainingInterrupted
+
+    if not isinstance(exc, TrainingInterrupted):
+        return f"gankit: interrupted{f' ({exc})' if str(exc) else ''}"
+    if exc.run_dir is None:
+        return f"gankit: interrupted ({exc.reason}); there is no run folder to resume"
+    if exc.checkpoint is None:
+        return (f"gankit: interrupted ({exc.reason}) before the first checkpoint; start again, or continue "
+                f"from step 0 with 'gankit train --resume {exc.run_dir}'")
+    return (f"gankit: interrupted ({exc.reason}); checkpoint {exc.checkpoint} (step {exc.step}) is kept: "
+            f"continue with 'gankit train --resume {exc.run_dir}'")
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -136,7 +156,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise GankitError(f"--out {args.out}: the file must end in .png (a picture) or .npz (arrays)")
         if not args.drs and (args.drs_percentile is not None or args.drs_calibrate):
             raise GankitError("--drs-percentile and --drs-calibrate need --drs")
-        model = gankit.load(args.source)
+        model = gankit.load(args.source, raw=args.raw)
         drs = {"drs": True, "drs_percentile": args.drs_percentile, "drs_calibrate": args.drs_calibrate} \
             if args.drs else {}
         if args.label is not None:
@@ -149,7 +169,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             what = f" of class {model.class_names[model.label_index(args.label)]}"
         elif args.per_class is not None:
             what = f" ({args.per_class} per class)"
-        print(f"wrote {count} samples{what} from step {model.step}{' (EMA)' if model.uses_ema else ''}{how} to {out}")
+        which = " (EMA)" if model.uses_ema else " (raw G)" if args.raw else ""
+        print(f"wrote {count} samples{what} from step {model.step}{which}{how} to {out}")
         return 0
     if args.command == "eval":
         return _eval(args)
@@ -166,6 +187,7 @@ def _eval(args: argparse.Namespace) -> int:
     import gankit
     from gankit.metrics.evaluate import format_table
 
+    _set_threads(args.threads)
     if args.source and (args.real or args.fake):
         raise GankitError("give a model (DIR or CHECKPOINT) or --real A --fake B, not both")
     if not args.source and not (args.real and args.fake):
@@ -176,22 +198,35 @@ def _eval(args: argparse.Namespace) -> int:
                              n_real=args.n_real, inception_weights=args.inception_weights,
                              batch_size=args.batch_size, device=args.device, cache=not args.no_cache,
                              record=not args.no_record)
-    for warning in result.get("provenance", {}).get("warnings", []):
-        print(f"gankit: warning: {warning}", file=sys.stderr)
-    if args.json:
+    provenance = result.get("provenance", {})
+    failed = provenance.get("failed", {})
+    if args.json:  # the caveats and failures are in the JSON too; stderr tells the person watching
+        for warning in provenance.get("warnings", []):
+            print(f"gankit: warning: {warning}", file=sys.stderr)
+        for metric, reason in failed.items():
+            print(f"gankit: {metric} could not be computed: {reason}", file=sys.stderr)
         print(json.dumps(result, allow_nan=False))
-    else:
+    else:  # the table holds them
         print(format_table(result))
-    return 0
+    nothing_scored = all(m in failed for m in provenance.get("metrics", []))
+    return 1 if failed and (args.strict or nothing_scored) else 0
+
+
+def _set_threads(threads: Optional[int]) -> None:
+    """Torch threads as train.threads resolves them (gankit.config.default_threads) unless given."""
+    import torch
+
+    from gankit.config import default_threads
+
+    n = default_threads() if threads is None else threads
+    if n > 0:
+        torch.set_num_threads(n)
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
-    import torch
-
     from gankit.metrics.features.classifier import train_classifier
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     record = train_classifier(args.dataset, epochs=args.epochs, out=args.out, seed=args.seed,
                               log=lambda msg: print(msg, file=sys.stderr))
     print(f"test accuracy {record['test_accuracy']:.4f}; sha256 {record['sha256']}")

@@ -6,6 +6,7 @@ Unknown keys, wrong types and out-of-range values raise :class:`GankitError` nam
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,6 +36,8 @@ class DataConfig:
         _check(self.channels in (None, 1, 3), "data.channels", self.channels, "must be 1 or 3")
         _check(self.std is None or self.std > 0, "data.std", self.std, "must be > 0")
         _check(self.radius > 0, "data.radius", self.radius, "must be > 0")
+        if self.path:  # stored resolved: a run (and its resume) reads the same files from any folder
+            self.path = str(Path(self.path).expanduser().resolve())
 
 
 G_CONDITIONING = ("none", "concat", "cbn")
@@ -154,6 +157,9 @@ class TrainConfig:
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     ema: float = 0.0  # EMA decay of the generator's weights (0 = off); sampling uses the EMA when on
     ema_start: int = 0  # step at which the EMA starts to average (before it, it copies G)
+    # the EMA's half-life is at most ema_rampup x the steps so far (StyleGAN2-ADA's ramp; 0 = off):
+    # short runs sample from recent weights, long runs end with the plain decay
+    ema_rampup: float = 0.05
     lr_decay: str = "none"  # none | linear: both learning rates fall linearly to 0 at the last step
     lr_decay_start: float = 0.0  # fraction of train.steps after which the linear decay begins (0 = from the start)
     log_every: int = 50
@@ -161,22 +167,42 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3  # older ones are deleted; the final one is always kept
     n_show: int = 64  # samples in each grid (images) or scatter points per snapshot / 10 (toy)
-    device: str = "cpu"  # cpu | cuda | auto
-    threads: int = 0  # torch threads on CPU (0 = PyTorch's default)
+    device: str = "cpu"  # cpu | cuda | mps | auto (cuda, else mps, else cpu)
+    # torch threads on CPU. None resolves (and is stored) as default_threads(): $OMP_NUM_THREADS when set,
+    # else 1; 0 = PyTorch's own default (one per core), which collapses when another job holds a core
+    # (benchmarks/results/threads.md).
+    threads: Optional[int] = None
 
     def validate(self) -> None:
         _check(self.steps >= 0, "train.steps", self.steps, "must be >= 0")
         for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "n_show"):
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "must be >= 1")
         _check(0.0 <= self.ema < 1.0, "train.ema", self.ema, "must be in [0, 1)")
+        _check(self.ema_rampup >= 0.0, "train.ema_rampup", self.ema_rampup, "must be >= 0 (0 = no ramp)")
         _check(self.lr_decay in ("none", "linear"), "train.lr_decay", self.lr_decay, "must be none or linear")
         _check(0.0 <= self.lr_decay_start < 1.0, "train.lr_decay_start", self.lr_decay_start,
                "must be a fraction of train.steps in [0, 1)")
-        _check(self.device in ("cpu", "cuda", "auto"), "train.device", self.device,
-               "must be cpu, cuda or auto")
-        _check(self.threads >= 0, "train.threads", self.threads, "must be >= 0")
+        _check(self.device in ("cpu", "cuda", "mps", "auto"), "train.device", self.device,
+               "must be cpu, cuda, mps or auto")
+        if self.threads is None:
+            self.threads = default_threads()
+        _check(self.threads >= 0, "train.threads", self.threads,
+               "must be >= 0 (0 = PyTorch's default, null = $OMP_NUM_THREADS or 1)")
         self.g_optim.validate("train.g_optim")
         self.d_optim.validate("train.d_optim")
+
+
+def default_threads(environ: Optional[dict] = None) -> int:
+    """The torch thread count ``train.threads: null`` resolves to: ``$OMP_NUM_THREADS`` when it is a
+    positive integer (its first level, as in ``4,2``), else 1.
+
+    Why 1: on a CPU shared with another busy job, PyTorch's default (a thread per core) runs 10-20x
+    slower, while one thread keeps >90% of its speed; two threads gain at most ~25% on an idle
+    machine (benchmarks/results/threads.md).
+    """
+    env = os.environ if environ is None else environ
+    first = str(env.get("OMP_NUM_THREADS", "")).split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) >= 1 else 1
 
 
 #: Which way is better for each score ``eval.best`` may name: "min" (lower is better) or "max".
@@ -199,6 +225,9 @@ class EvalConfig:
     features: Optional[str] = None  # classifier | classifier:DATASET | inception | raw; None = the data's
     best: Optional[str] = None  # keep checkpoints/best.* by this score, e.g. fid (lower) or coverage (higher)
     seed: int = 0  # latent and subsampling seed, the same at every evaluation
+    # with every = 0: still score once at the last step when that is cheap (toy data: modes; images
+    # with a shipped classifier: its FID, P/R, D/C), so the report says how good the model is
+    final: bool = True
 
     def validate(self) -> None:
         _check(self.every >= 0, "eval.every", self.every, "must be >= 0 (0 = no scoring during training)")
@@ -387,10 +416,29 @@ def _read_yaml(text: str, source: str) -> dict:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise GankitError(f"{source} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise GankitError(yaml_error_message(exc, text, source)) from None
     if not isinstance(data, dict):
         raise GankitError(f"{source} must hold a mapping of config keys, got {type(data).__name__}")
     return data
+
+
+def yaml_error_message(exc: yaml.YAMLError, text: str, source: str) -> str:
+    """One line: ``FILE:LINE:COLUMN: invalid YAML: what (context): the offending line``."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and mark is not None and context_mark.line != mark.line:
+        context += f" that starts at line {context_mark.line + 1}"
+    detail = f"{problem} ({context})" if context else problem
+    if mark is None:
+        return f"{source}: invalid YAML: {detail}"
+    lines = text.splitlines()
+    line = lines[mark.line].strip() if mark.line < len(lines) else ""
+    if not line and context_mark is not None and context_mark.line < len(lines):
+        line = lines[context_mark.line].strip()  # at the end of the file: show where the construct began
+    shown = f": {line!r}" if line else ""
+    return f"{source}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {detail}{shown}"
 
 
 def preset_dict(name: str) -> dict:

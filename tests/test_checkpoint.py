@@ -73,3 +73,22 @@ def test_strict_module_load_names_architecture_mismatch():
         ckpt.load_module_state(m, {"weight": torch.zeros(4, 3), "bias": torch.zeros(2)}, "generator", "p")
     with pytest.raises(GankitError, match="another architecture.*missing"):
         ckpt.load_module_state(m, {"weight": torch.zeros(2, 3)}, "generator", "p")
+
+
+def test_weights_and_manifest_share_one_file_mode(tmp_path):
+    import os
+    import stat
+
+    import torch
+
+    from gankit.training.checkpoint import save_checkpoint, user_file_mode
+
+    old = os.umask(0o027)
+    try:
+        manifest = save_checkpoint(tmp_path, 3, {"w": torch.ones(2)}, {"config": {}})
+    finally:
+        os.umask(old)
+    weights = manifest.with_suffix(".safetensors")
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (manifest, weights)}
+    assert modes == {0o640}  # both follow the umask (safetensors alone would write 0600)
+    assert user_file_mode() == 0o666 & ~old

@@ -190,12 +190,17 @@ def test_ctrl_c_checkpoints_where_it_stops_and_resumes(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "--resume" in err and "Traceback" not in err
+    assert "Traceback" not in err
     ckpts = sorted((run / "checkpoints").glob("step_*.json"))
     assert len(ckpts) == 1  # written at the step where it stopped, not at a scheduled one
     stopped = json.loads(ckpts[0].read_text())["step"]
     assert stopped > 0
-    assert json.loads((run / "run.json").read_text())["status"].startswith("stopped")
+    # the message names the real folder, the kept checkpoint and its step: no placeholders
+    assert f"at step {stopped});" in err and f"(step {stopped}) is kept" in err, err
+    assert f"checkpoint {ckpts[0]} " in err and f"'gankit train --resume {run}'" in err, err
+    assert "DIR" not in err
+    assert json.loads((run / "run.json").read_text())["status"] == f"stopped at step {stopped}"
     resumed = gankit("train", "--resume", str(run), "--steps", str(stopped + 5), "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {run} from step {stopped} of {stopped + 5}" in resumed.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "finished"

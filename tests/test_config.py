@@ -1,6 +1,8 @@
 import pytest
+import yaml
 
-from gankit.config import Config, apply_overrides, from_dict, load_config, preset_names
+from gankit.config import (Config, TrainConfig, apply_overrides, default_threads, from_dict, load_config,
+                           preset_names)
 from gankit.errors import GankitError
 
 
@@ -68,7 +70,7 @@ def test_yaml_file(tmp_path):
     assert cfg.name == "mine" and cfg.data.name == "ring" and cfg.train.steps == 3
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: [unclosed\n")
-    with pytest.raises(GankitError, match="not valid YAML"):
+    with pytest.raises(GankitError, match="invalid YAML"):
         load_config(str(bad))
     with pytest.raises(GankitError, match="config file not found"):
         load_config(str(tmp_path / "nope.yaml"))
@@ -77,3 +79,56 @@ def test_yaml_file(tmp_path):
 def test_defaults_are_valid():
     Config().validate()
     assert apply_overrides({}, ["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
+
+
+@pytest.mark.parametrize("text, where, line", [
+    ("name: x\nmodel: {arch: mlp z_dim: 2, g_width: 3}\n", ":2:24: ", "'model: {arch: mlp z_dim: 2, g_width: 3}'"),
+    ("data: {name: ring}\n\tmodel: {arch: mlp}\n", ":2:1: ", "'model: {arch: mlp}'"),
+    ("train:\n  steps: [1, 2\n", ":3:1: ", "'steps: [1, 2'"),  # at the end: the line where it began
+])
+def test_yaml_syntax_error_names_file_line_column_and_the_line(tmp_path, text, where, line):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(GankitError) as info:
+        load_config(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}{where}invalid YAML: ") and message.endswith(line), message
+    assert "\n" not in message
+
+
+def test_threads_default_resolves_to_omp_num_threads_else_one(monkeypatch):
+    # benchmarks/results/threads.md: one thread keeps its speed beside another busy job, PyTorch's default does not
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert TrainConfig().threads is None  # "auto" until validated
+    assert load_config("digits").train.threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    cfg = load_config("digits")
+    assert cfg.train.threads == 3
+    assert yaml.safe_load(cfg.to_yaml())["train"]["threads"] == 3  # config.yaml records what ran
+    assert load_config("digits", ["train.threads=0"]).train.threads == 0  # PyTorch's own default, if asked
+    assert load_config("digits", ["train.threads=2"]).train.threads == 2
+    assert load_config(cfg.to_dict()).train.threads == 3  # a stored number stays (resume uses it)
+    assert default_threads({"OMP_NUM_THREADS": "4,2"}) == 4
+    assert default_threads({"OMP_NUM_THREADS": "junk"}) == 1 and default_threads({"OMP_NUM_THREADS": "0"}) == 1
+
+
+def test_data_path_is_stored_resolved(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert load_config("folder-dcgan", ["data.path=~/photos"]).data.path == str(tmp_path / "photos")
+    assert load_config("folder-dcgan", ["data.path=pics/../photos"]).data.path == str(tmp_path / "photos")
+
+
+def test_device_accepts_mps_and_says_when_it_is_missing():
+    import torch
+
+    from gankit.training.loop import pick_device
+
+    assert load_config("ring", ["train.device=mps"]).train.device == "mps"
+    with pytest.raises(GankitError, match="cpu, cuda, mps or auto"):
+        load_config("ring", ["train.device=tpu"])
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        with pytest.raises(GankitError, match="train.device=mps but"):
+            pick_device("mps")
+        assert pick_device("auto").type in ("cpu", "cuda")

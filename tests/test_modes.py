@@ -1,4 +1,4 @@
-"""Mode-coverage metric (BENCHMARKS.md section 1) against hand-built point sets with known answers."""
+"""Mode-coverage metric (docs/benchmarks.md section 1) against hand-built point sets with known answers."""
 import math
 
 import numpy as np

@@ -69,11 +69,13 @@ def test_ring_scores_best_checkpoint_and_report(tmp_path):
     assert proc.returncode == 0 and f"from step {best_step}" in proc.stdout, proc.stderr
     # the report plots the scores and names the best checkpoint; config.yaml shows the section
     html = (out / "report.html").read_text()
-    assert "<h2>Scores during training</h2>\n<img src=\"data:image/png;base64," in html
+    assert "<h2>Scores during training</h2>\n<img class=\"figure\" src=\"data:image/png;base64," in html
     assert "Best checkpoint by <b>high_quality</b> (higher is better)" in html
+    best_path = (out / "checkpoints" / "best.json").resolve()
+    assert f"<code>gankit sample {best_path} --n 64 --out best.png</code>" in html  # the real path, no RUN/
     cfg = RunDir(out).read_config_dict()
     assert cfg["eval"] == {"every": 10, "metrics": ["modes"], "n": None, "n_real": None, "features": None,
-                           "best": "high_quality", "seed": 0}
+                           "best": "high_quality", "seed": 0, "final": True}
 
 
 @pytest.mark.parametrize("preset, tiny, metrics, keys", [

@@ -1,5 +1,5 @@
 """Toy distributions: the 1D Gaussian of the original GAN paper and the 2D mixtures of the
-mode-collapse benchmark (BENCHMARKS.md section 1; PacGAN, Lin et al. 2018; VEEGAN, Srivastava et al. 2017).
+mode-collapse benchmark (docs/benchmarks.md section 1; PacGAN, Lin et al. 2018; VEEGAN, Srivastava et al. 2017).
 
 Every split is the same distribution: each batch is a fresh sample.
 """

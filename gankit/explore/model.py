@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
 
 class LoadedGAN:
-    """Generator (the EMA copy when the run kept one) plus what it needs to turn outputs into data."""
+    """Generator (the EMA copy when the run kept one, unless ``raw``) plus what it needs to turn
+    outputs into data."""
 
-    def __init__(self, path: Union[str, Path], device: str = "cpu") -> None:
+    def __init__(self, path: Union[str, Path], device: str = "cpu", raw: bool = False) -> None:
         manifest, state = load_checkpoint(path)
         self.path = manifest["path"]
         self.step = manifest["step"]
@@ -30,7 +31,7 @@ class LoadedGAN:
         self.spec = DataSpec(manifest["data"])
         self.device = torch.device(device)
         G, D = build_nets(self.config.model, self.spec, **self.config.heads)
-        which = "G_ema" if "G_ema" in state else "G"
+        which = "G_ema" if "G_ema" in state and not raw else "G"  # raw: the trained G, not its average
         load_module_state(G, state[which], "generator", self.path)
         load_module_state(D, state["D"], "discriminator", self.path)
         self.G = G.to(self.device).eval()

@@ -2,7 +2,7 @@
 runs the registered ones by name.
 
 Each metric is registered in :data:`gankit.registry.METRICS` under a group name; a group writes
-one or more result keys (``METRIC_KEYS``). Definitions follow BENCHMARKS.md section 5 and each
+one or more result keys (``METRIC_KEYS``). Definitions follow docs/benchmarks.md section 5 and each
 module cites its paper; ``docs/metrics.md`` gives the exact formulas and the tests that check them.
 
 - ``fid``: fid (:func:`~gankit.metrics.frechet.fid`, Heusel et al. 2017)
@@ -34,7 +34,7 @@ from gankit.metrics.knn import density_coverage, knn_radii, manifold_metrics, pr
 from gankit.metrics.parzen import PARZEN_WARNING, parzen_log_likelihood
 from gankit.registry import METRICS
 
-__all__ = ["compute_metrics", "MetricSpec", "METRIC_NAMES", "METRIC_KEYS", "METRIC_ALIASES", "fid",
+__all__ = ["compute_metrics", "compute_each", "MetricSpec", "METRIC_NAMES", "METRIC_KEYS", "METRIC_ALIASES", "fid",
            "feature_statistics", "frechet_distance", "kernel_inception_distance", "inception_score",
            "precision_recall", "density_coverage", "manifold_metrics", "knn_radii", "intra_fid",
            "parzen_log_likelihood", "PARZEN_WARNING", "classification_accuracy_score", "label_agreement"]
@@ -238,14 +238,17 @@ def resolve_names(names: Any) -> list[str]:
     return out
 
 
-def compute_metrics(names: Any, real: Side, fake: Side, *, seed: int = 0, **options: Any) -> dict:
+def compute_metrics(names: Any, real: Any, fake: Any, *, seed: int = 0, **options: Any) -> dict:
     """Compute the named metrics of ``fake`` against ``real``.
 
     Args:
         names: metric groups (``fid``, ``kid``, ``is``, ``pr``, ``dc``, ``intra_fid``, ``parzen``, ``cas``,
             ``modes``), result keys (``precision``) or a comma-separated string.
-        real, fake: already-extracted arrays or tensors: ``{"features": [N, F], "logits": [N, K] or None,
-            "labels": [N] or None, "raw": [N, D] or None}``. Missing keys count as None.
+        real, fake: plain arrays or tensors [N, F] of features (or of the data itself: toy points,
+            flattened pixels), or dicts of already-extracted arrays: ``{"features": [N, F], "logits":
+            [N, K] or None, "labels": [N] or None, "raw": [N, D] or None}``. Missing keys count as None;
+            a plain array is ``{"features": array}``. Images must go through a feature extractor first
+            (``gankit.evaluate(real=..., fake=...)`` does that).
         seed: seeds every random choice (KID subsets, the Parzen validation split, CAS).
         options: ``kid_subsets`` (100), ``kid_subset_size`` (1000), ``is_splits`` (10), ``pr_k`` (3),
             ``dc_k`` (5), ``chunk_size`` / ``max_chunk_bytes`` (k-NN and Parzen blocks), ``parzen_sigmas``,
@@ -262,20 +265,45 @@ def compute_metrics(names: Any, real: Side, fake: Side, *, seed: int = 0, **opti
     Raises:
         GankitError for an unknown metric or option (naming the closest valid one) or missing inputs.
     """
+    values, failed = compute_each(names, real, fake, seed=seed, **options)
+    if failed:
+        raise next(iter(failed.values()))
+    return values
+
+
+def _side(value: Any) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    return {"features": value}  # a plain array or tensor [N, F]
+
+
+def compute_each(names: Any, real: Any, fake: Any, *, seed: int = 0, **options: Any) -> tuple[dict, dict]:
+    """As :func:`compute_metrics`, but one metric group that cannot be computed does not lose the others.
+
+    Returns:
+        ``(values, failed)``: ``values`` holds every key of every group, None for the keys of a group
+        that failed; ``failed`` maps each failed group to its exception (a GankitError says why).
+    """
     groups = resolve_names(names)
-    specs = [METRICS.get(g) for g in groups]
     known = sorted({o for spec in (METRICS.get(g) for g in METRIC_NAMES) for o in spec.options}
                    | set(_COMMON_OPTIONS) | {"details"})
     for key in options:
         if key not in known:
             raise GankitError(f"unknown metric option '{key}'{closest(key, known)}; valid: {', '.join(known)}")
-    real = {} if real is None else dict(real)
-    fake = {} if fake is None else dict(fake)
+    real, fake = _side(real), _side(fake)
     cache: dict = {"groups": set(groups)}
     out: dict = {}
-    for spec in specs:
-        out.update(spec.fn(real, fake, seed, options, cache))
+    failed: dict = {}
+    for group in groups:
+        spec = METRICS.get(group)
+        try:
+            out.update(spec.fn(real, fake, seed, options, cache))
+        except Exception as exc:  # noqa: BLE001 -- reported with its reason; --strict makes it fatal
+            failed[group] = exc
+            out.update({k: None for k in spec.keys})
     if options.get("details") is not None:
         options["details"].update({k: v for k, v in cache.items() if k != "groups"})
-    return out
+    return out, failed
 

@@ -29,7 +29,7 @@ from gankit.metrics.features import FeatureExtractor, get_extractor
 
 CACHE_VERSION = 1
 DEFAULT_N_IMAGES = 10_000
-DEFAULT_N_VECTORS = 2_500  # the mode-coverage protocol's sample count (BENCHMARKS.md section 1)
+DEFAULT_N_VECTORS = 2_500  # the mode-coverage protocol's sample count (docs/benchmarks.md section 1)
 _PROGRESS_FROM = 2_000
 
 NEEDS_LOGITS = ("is",)
@@ -340,10 +340,11 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
     if toy:
         options.setdefault("modes", real.modes)
         options.setdefault("std", real.std)
-    from gankit.metrics import compute_metrics
+    from gankit.metrics import compute_each
+    from gankit.metrics.caveats import caveats
 
     details: dict = {}
-    values = compute_metrics(names, real_dict, fake_dict, seed=seed, details=details, **options)
+    values, failed = compute_each(names, real_dict, fake_dict, seed=seed, details=details, **options)
     provenance = {
         **extractor.describe(),
         "metrics": names,
@@ -371,8 +372,14 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
                                          if ref is not None else "not computed (no training split known)")}
     if toy:
         provenance["modes_protocol"] = {"n_modes": int(len(real.modes)), "std": real.std}
+    if failed:  # each metric that could not be computed, with why; the others are kept
+        provenance["failed"] = {group: str(exc) if isinstance(exc, GankitError) else f"{type(exc).__name__}: {exc}"
+                                for group, exc in failed.items()}
     values = dict(values)
-    warnings = [values.pop(k) for k in list(values) if k.endswith("_warning") and isinstance(values[k], str)]
+    warnings = [values.pop(k) for k in list(values) if k.endswith("_warning")]
+    warnings = [w for w in warnings if isinstance(w, str)] + caveats(
+        values, n_real=len(real.x), n_fake=len(fake.x), extractor=extractor.name, kind=real.kind,
+        feature_dim=int(f_real.shape[1]))
     if warnings:
         provenance["warnings"] = warnings  # text, not a score: kept out of the metric values
     out = {k: v for k, v in _jsonable(values).items() if k != "provenance"}
@@ -507,8 +514,11 @@ def format_table(result: dict) -> str:
     rows = [(k, v) for k, v in result.items() if k != "provenance"]
     width = max([len(k) for k, _ in rows] + [6])
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
+    failed_keys = _failed_keys(result.get("provenance", {}).get("failed", {}))
     for k, v in rows:
-        if isinstance(v, float):
+        if k in failed_keys:
+            text = f"n/a: {failed_keys[k]}"
+        elif isinstance(v, float):
             text = f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
         elif v is None:
             text = "n/a"
@@ -523,6 +533,15 @@ def format_table(result: dict) -> str:
                  f"seed {p.get('seed')}, cache {p.get('cache')}")
     if p.get("fake_labels"):
         lines.append(f"fake labels: {p['fake_labels']}")
+    for warning in p.get("warnings", []):
+        lines.append(f"caveat: {warning}")
     if p.get("recorded_in"):
         lines.append(f"recorded in {p['recorded_in']}")
     return "\n".join(lines)
+
+
+def _failed_keys(failed: dict) -> dict:
+    """Result key -> the reason its metric group failed."""
+    from gankit.metrics import METRIC_KEYS
+
+    return {key: reason for group, reason in failed.items() for key in METRIC_KEYS.get(group, (group,))}

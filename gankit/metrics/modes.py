@@ -1,6 +1,6 @@
 """Mode coverage on mixtures of Gaussians: modes captured, high-quality samples, KL to uniform.
 
-The protocol of the classic mode-collapse test (BENCHMARKS.md section 1) as defined by
+The protocol of the classic mode-collapse test (docs/benchmarks.md section 1) as defined by
 VEEGAN (Srivastava et al. 2017, section 5.1) and used by PacGAN (Lin et al. 2018, Table 1):
 
 - a sample is *high quality* if it lies within ``threshold`` (3) standard deviations of its nearest

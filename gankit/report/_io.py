@@ -9,6 +9,14 @@ from typing import Any, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def format_duration(seconds: float) -> str:
+    """``H:MM:SS`` (or ``M:SS`` under an hour)."""
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` via ``path + '.tmp'`` and ``os.replace``.
 

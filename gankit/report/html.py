@@ -16,11 +16,12 @@ from typing import Any, Optional
 
 import numpy as np
 
-from gankit.report._io import PathLike, figure_png, write_bytes_atomic
+from gankit.report._io import PathLike, figure_png, format_duration, write_bytes_atomic
 from gankit.report.plots import as_number, loss_figure, metric_figure, records_of_type
 
 MAX_STRIP = 24  # snapshots shown over time; more are thinned evenly, keeping the first and last
 SNAPSHOT_RE = re.compile(r"^step_(\d+)\.png$")
+THUMB_PX = 240  # thumbnails of the samples over time are at least this wide (the .strip CSS)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
@@ -35,11 +36,13 @@ td.num { font-variant-numeric: tabular-nums; }
 .warnings li { margin: 0.2em 0; }
 .missing { color: #888; font-style: italic; }
 img { max-width: 100%; }
+img.figure { width: 100%; }
 img.final { max-width: 100%; border: 1px solid #ddd; }
-.strip { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 0.8em; }
+.strip { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 0.8em; }
 .strip figure { margin: 0; text-align: center; }
 .strip img { width: 100%; border: 1px solid #eee; }
-.strip figcaption { font-size: 0.85em; color: #555; }
+.strip img.small { image-rendering: pixelated; }
+.strip figcaption { font-size: 0.9em; color: #555; }
 .pair { display: grid; grid-template-columns: repeat(2, minmax(0, 420px)); gap: 1.2em; }
 .pair figure { margin: 0; text-align: center; }
 .pair img { width: 100%; image-rendering: pixelated; }
@@ -72,7 +75,7 @@ def build_report(run_dir: PathLike) -> Path:
     parts.append(_summary_html(info, records, snapshots))
     parts.append(_messages_html(records, "warning", "Warnings", "warnings"))
     parts.append(_figure_section("Training curves", loss_figure(records), "no training records in log.jsonl yet"))
-    parts.append(_scores_html(records, _read_json(run_dir / "checkpoints" / "best.json")))
+    parts.append(_scores_html(records, _read_json(run_dir / "checkpoints" / "best.json"), run_dir))
     parts.append(_snapshots_html(snapshots, run_dir / "samples" / "real.png"))
     parts.append(_codes_html(run_dir / "samples"))
     parts.append(_events_html(records))
@@ -175,13 +178,6 @@ def _fmt_time(v: Any) -> str:
         return str(v)
 
 
-def _fmt_duration(seconds: float) -> str:
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _fmt_num(v: Any) -> str:
     x = as_number(v)
     if x is None:
@@ -214,17 +210,36 @@ def _summary_html(info: dict, records: list[dict], snapshots: list) -> str:
             rows.append((f"last {key}", _fmt_num(last[key])))
     if "img_per_s" in last:
         rows.append(("last images/s", _fmt_num(round(float(as_number(last["img_per_s"]) or 0)))))
-    if as_number(last.get("time")) is not None:
-        rows.append(("training time (last log)", _fmt_duration(float(last["time"]))))
+    rows += _time_rows(info, last)
+    if evals:
+        latest = evals[-1]
+        for k, v in latest.items():
+            if k not in ("type", "step", "time") and as_number(v) is not None:
+                rows.append((f"{k} (step {_fmt_num(latest['step'])})", _fmt_num(v)))
+        if latest.get("how"):
+            rows.append(("scored with", f"{latest['how']} (definitions: docs/metrics.md)"))
+        if latest.get("caveats"):
+            rows.append(("caveats", str(latest["caveats"])))
+    body = "".join(f"<tr><th>{_e(k)}</th><td class=\"num\">{_e(v)}</td></tr>\n" for k, v in rows)
+    return f"<h2>Summary</h2>\n<table class=\"summary\">\n{body}</table>\n"
+
+
+def _time_rows(info: dict, last: dict) -> list[tuple[str, str]]:
+    """Training time over every segment of the run (each start and resume), then start and end."""
+    rows = []
+    segments = [seg for seg in info.get("segments", []) if isinstance(seg, dict)]
+    total = as_number(info.get("training_seconds"))
+    if total is not None and segments:
+        if info.get("status") == "running" and as_number(segments[-1].get("start")) is not None:
+            total = max(total, as_number(last.get("time")) or 0.0)  # the open segment runs on since its checkpoint
+        runs = f" over {len(segments)} segments (resumed {len(segments) - 1}x)" if len(segments) > 1 else ""
+        rows.append(("training time", format_duration(total) + runs))
+    elif as_number(last.get("time")) is not None:
+        rows.append(("training time (last log)", format_duration(float(last["time"]))))
     for key, label in (("started", "started"), ("finished", "finished")):
         if info.get(key) is not None:
             rows.append((label, _fmt_time(info[key])))
-    if evals:
-        for k, v in evals[-1].items():
-            if k not in ("type", "step", "time") and as_number(v) is not None:
-                rows.append((f"{k} (step {_fmt_num(evals[-1]['step'])})", _fmt_num(v)))
-    body = "".join(f"<tr><th>{_e(k)}</th><td class=\"num\">{_e(v)}</td></tr>\n" for k, v in rows)
-    return f"<h2>Summary</h2>\n<table class=\"summary\">\n{body}</table>\n"
+    return rows
 
 
 def _messages_html(records: list[dict], kind: str, heading: str, css: str) -> str:
@@ -249,15 +264,17 @@ def _events_html(records: list[dict]) -> str:
 def _figure_section(heading: str, fig: Any, missing: str) -> str:
     if fig is None:
         return f"<h2>{_e(heading)}</h2>\n<p class=\"missing\">{_e(missing)}</p>\n"
-    return (f"<h2>{_e(heading)}</h2>\n<img src=\"{_data_uri(figure_png(fig))}\" "
+    return (f"<h2>{_e(heading)}</h2>\n<img class=\"figure\" src=\"{_data_uri(figure_png(fig))}\" "
             f"alt=\"{_e(heading)}\">\n")
 
 
-def _scores_html(records: list[dict], best_manifest: dict) -> str:
+def _scores_html(records: list[dict], best_manifest: dict, run_dir: Path) -> str:
     """The "Scores during training" plot (one small panel per score) and the best checkpoint's line."""
     from gankit.config import SCORE_DIRECTIONS
 
     best = best_manifest.get("best") if isinstance(best_manifest.get("best"), dict) else None
+    if best is None and len({r.get("step") for r in records_of_type(records, "eval")}) < 2:
+        return ""  # one scoring (eval.final): the summary table shows it; a plot of one point says nothing
     fig = metric_figure(records, best, SCORE_DIRECTIONS)
     if fig is None and best is None:
         return ""
@@ -265,10 +282,11 @@ def _scores_html(records: list[dict], best_manifest: dict) -> str:
     parts = [_figure_section(heading, fig, "no scores in log.jsonl")]
     if best is not None:
         way = {"lower": "lower is better", "higher": "higher is better"}.get(str(best.get("better")), "")
+        path = run_dir.resolve() / "checkpoints" / "best.json"  # a command that works from any folder
         parts.append(f"<p>Best checkpoint by <b>{_e(best.get('key'))}</b>{f' ({way})' if way else ''}: "
-                     f"<code>checkpoints/best.json</code>, step {_e(_fmt_num(best.get('step')))}, "
+                     f"<code>{_e(path)}</code>, step {_e(_fmt_num(best.get('step')))}, "
                      f"{_e(best.get('key'))} = {_e(_fmt_num(best.get('value')))}. Sample from it with "
-                     f"<code>gankit sample RUN/checkpoints/best.json --n 64 --out best.png</code>.</p>\n")
+                     f"<code>gankit sample {_e(path)} --n 64 --out best.png</code>.</p>\n")
     return "".join(parts)
 
 
@@ -297,12 +315,17 @@ def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = No
         return "<h2>Samples</h2>\n<p class=\"missing\">no snapshots in samples/ yet</p>\n"
     uris: dict[int, str] = {}
 
+    small: set[int] = set()
+
     def uri(i: int) -> Optional[str]:
         if i not in uris:
             try:
-                uris[i] = _data_uri(snapshots[i][1].read_bytes())
+                png = snapshots[i][1].read_bytes()
             except OSError:  # removed while we read (a resume prunes samples): leave it out
-                uris[i] = ""
+                png = b""
+            uris[i] = _data_uri(png) if png else ""
+            if png[12:16] == b"IHDR" and int.from_bytes(png[16:20], "big") < THUMB_PX:
+                small.add(i)  # a grid of 8x8 digits: enlarged, it must stay sharp, not blur
         return uris[i] or None
 
     final_step = snapshots[-1][0]
@@ -324,7 +347,8 @@ def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = No
         step, _ = snapshots[i]
         src = uri(i)
         if src:
-            parts.append(f"<figure><img src=\"{src}\" alt=\"step {step}\">"
+            css = " class=\"small\"" if i in small else ""
+            parts.append(f"<figure><img{css} src=\"{src}\" alt=\"step {step}\">"
                          f"<figcaption>step {step}</figcaption></figure>\n")
     parts.append("</div>\n")
     return "".join(parts)

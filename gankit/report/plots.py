@@ -9,21 +9,26 @@ import numpy as np
 
 from gankit.report._io import PathLike, new_figure, save_figure
 
-#: The fixed panels of ``loss_curves``: (title, keys, log-scale y).
+#: The fixed panels of ``loss_curves``: (title, keys, log-scale y, y-axis label).
 TRAIN_PANELS = (
-    ("losses", ("loss_d", "loss_g"), False),
-    ("discriminator output", ("d_real", "d_fake"), False),
-    ("gradient norms", ("grad_norm_d", "grad_norm_g"), True),
+    ("losses", ("loss_d", "loss_g"), False, "loss"),
+    ("discriminator output", ("d_real", "d_fake"), False, "mean D output"),
+    ("gradient norms", ("grad_norm_d", "grad_norm_g"), True, "L2 norm (log)"),
     # InfoGAN (objective.info): log K - CE, the lower bound on I(c; G(z, c)), at most log K
-    ("code information (nats)", ("mi_d", "mi_g"), False),
+    ("code information (nats)", ("mi_d", "mi_g"), False, "nats"),
+    # Trainer.diversity: a ratio, not a probability, so it can exceed 1
+    ("diversity: spread of samples / spread of data (1 = alike, > 1 = more spread, near 0 = collapse)",
+     ("diversity",), False, "ratio"),
 )
 #: Bookkeeping keys that are never plotted as curves.
 NOT_CURVES = frozenset({"type", "step", "time", "img_per_s", "epoch"})
-PANEL_HEIGHT = 2.1
-FIG_WIDTH = 7.0
+# The report shows figures at the page's full width (~1000 px): drawn at that size, fonts stay readable.
+PANEL_HEIGHT = 2.6
+FIG_WIDTH = 10.0
 SCORE_COLUMNS = 3  # small score panels per row
-SCORE_PANEL_HEIGHT = 1.8
-FIG_DPI = 90
+SCORE_PANEL_HEIGHT = 2.4
+FIG_DPI = 100
+TITLE_SIZE, LABEL_SIZE, TICK_SIZE, LEGEND_SIZE = 12, 11, 10, 10
 SMOOTH_FROM = 60  # with this many points or more, a smoothed line is drawn over the raw one
 
 
@@ -84,7 +89,7 @@ def _ema(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _plot_panel(ax, records: list[dict], keys: Iterable[str], title: str, log_y: bool,
-                marker: Optional[str] = None, legend: bool = True) -> bool:
+                marker: Optional[str] = None, legend: bool = True, ylabel: Optional[str] = None) -> bool:
     drawn = False
     for i, key in enumerate(keys):
         steps, values = _series(records, key)
@@ -104,24 +109,26 @@ def _plot_panel(ax, records: list[dict], keys: Iterable[str], title: str, log_y:
     if drawn:
         if log_y:
             ax.set_yscale("log")
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(title, fontsize=TITLE_SIZE, loc="left")
+        if ylabel:
+            ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
         if legend:
-            ax.legend(fontsize=7, loc="best", framealpha=0.8)
+            ax.legend(fontsize=LEGEND_SIZE, loc="best", framealpha=0.8)
         ax.grid(alpha=0.3, lw=0.5)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=TICK_SIZE)
     return drawn
 
 
-def _panels_figure(records: list[dict], panels: list[tuple[str, tuple, bool]]) -> Any:
-    """One stacked figure with a panel per (title, keys, log_y) that has data; None when none has."""
+def _panels_figure(records: list[dict], panels: list[tuple[str, tuple, bool, str]]) -> Any:
+    """One stacked figure with a panel per (title, keys, log_y, ylabel) that has data; None when none has."""
     present = [p for p in panels if any(_series(records, k)[0].size for k in p[1])]
     if not present:
         return None
     fig = new_figure(FIG_WIDTH, PANEL_HEIGHT * len(present) + 0.3, FIG_DPI)
     axes = fig.subplots(len(present), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (title, keys, log_y) in zip(axes, present):
-        _plot_panel(ax, records, keys, title, log_y)
-    axes[-1].set_xlabel("step", fontsize=8)
+    for ax, (title, keys, log_y, ylabel) in zip(axes, present):
+        _plot_panel(ax, records, keys, title, log_y, ylabel=ylabel)
+    axes[-1].set_xlabel("generator step", fontsize=LABEL_SIZE)
     fig.tight_layout(pad=0.5)
     return fig
 
@@ -130,10 +137,10 @@ def loss_figure(records: list[dict]) -> Any:
     """The figure of ``loss_curves`` (a matplotlib Figure), or None when there is nothing to plot."""
     train = records_of_type(records, "train")
     panels = list(TRAIN_PANELS)
-    fixed = {k for _, keys, _ in TRAIN_PANELS for k in keys}
+    fixed = {k for _, keys, _, _ in TRAIN_PANELS for k in keys}
     extra = _numeric_keys(train, NOT_CURVES | fixed)
     if extra:
-        panels.append(("other", tuple(extra), False))
+        panels.append(("other", tuple(extra), False, "value"))
     return _panels_figure(train, panels)
 
 
@@ -156,16 +163,16 @@ def metric_figure(records: list[dict], best: Optional[dict] = None,
     for ax, key in zip(axes, keys):
         way = (directions or {}).get(key)
         title = key + {"min": " (lower is better)", "max": " (higher is better)"}.get(way, "")
-        _plot_panel(ax, evals, (key,), title, False, marker="o", legend=False)
+        _plot_panel(ax, evals, (key,), title, False, marker="o", legend=False, ylabel=key)
         if best and best.get("key") == key and as_number(best.get("value")) is not None \
                 and as_number(best.get("step")) is not None:
             star = ax.plot([float(best["step"])], [float(best["value"])], marker="*", ms=11, color="C3",
                            ls="none", label=f"best (step {int(best['step'])})")
-            ax.legend(handles=star, fontsize=7, loc="best", framealpha=0.8)
+            ax.legend(handles=star, fontsize=LEGEND_SIZE, loc="best", framealpha=0.8)
     for ax in axes[len(keys):]:
         ax.set_visible(False)
     for ax in axes[max(len(keys) - cols, 0):len(keys)]:  # the lowest panel of each column
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_xlabel("generator step", fontsize=LABEL_SIZE)
         ax.xaxis.set_tick_params(labelbottom=True)
     fig.tight_layout(pad=0.5)
     return fig
@@ -175,7 +182,8 @@ def loss_curves(records: list[dict], path: PathLike) -> Optional[Path]:
     """Plot training curves from log records into a PNG (atomically).
 
     Panels (each only when its keys are present): ``loss_d``/``loss_g``; ``d_real``/``d_fake``;
-    ``grad_norm_d``/``grad_norm_g`` (log y); ``mi_d``/``mi_g`` (InfoGAN); and one "other" panel with any further numeric keys
+    ``grad_norm_d``/``grad_norm_g`` (log y); ``mi_d``/``mi_g`` (InfoGAN); ``diversity`` (mean pairwise
+    distance of G's samples over that of real items: a ratio that can exceed 1); and one "other" panel with any further numeric keys
     (never step, time, img_per_s, epoch). Only ``type: train`` records (or untyped ones) are used;
     long noisy curves get a smoothed line over the faint raw one.
 

@@ -82,6 +82,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def user_file_mode() -> int:
+    """The permissions a new file gets under the process's umask (usually 0o644).
+
+    One policy for both files of a checkpoint: they hold no secrets and no pickle (safe to share), so
+    the weights are no more private than their manifest; a user who wants them private sets a umask.
+    """
+    umask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
     path = Path(path)
@@ -126,6 +137,7 @@ def save_checkpoint(folder: Path, step: int, state: dict, manifest: dict, keep: 
     weights = folder / f"{stem}.safetensors"
     tmp = weights.with_name(weights.name + ".tmp")
     save_file(tensors, str(tmp))
+    os.chmod(tmp, user_file_mode())  # safetensors writes 0600; the manifest beside it follows the umask
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, weights)

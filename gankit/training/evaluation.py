@@ -31,6 +31,17 @@ def default_metrics(toy: bool) -> list[str]:
     return list(DEFAULT_TOY_METRICS if toy else DEFAULT_IMAGE_METRICS)
 
 
+def scores_at_end(cfg: Config, spec: Any) -> bool:
+    """Whether a run with ``eval.every`` = 0 still scores its last step: ``eval.final`` is on and the
+    scoring is cheap beside training (the data's own features: raw toy points or a shipped
+    classifier, not InceptionV3), or ``eval.features`` names the features to use."""
+    from gankit.metrics.features import default_extractor
+
+    if not cfg.eval.final:
+        return False
+    return cfg.eval.features is not None or default_extractor(spec) in ("raw", "classifier")
+
+
 class _TrainingGenerator:
     """The part of :class:`gankit.explore.model.LoadedGAN` that ``evaluate_model`` uses, over a live
     generator: ``latents`` draws like ``LoadedGAN.latents`` (z, then uniform labels for a conditional

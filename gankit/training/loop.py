@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -19,12 +20,13 @@ import torch
 from gankit import __version__
 from gankit.config import Config
 from gankit.data import BatchSampler, load_dataset
-from gankit.errors import GankitError
+from gankit.errors import GankitError, TrainingInterrupted
 from gankit.nets import DataSpec, build_nets
 from gankit.objectives import build_objective
+from gankit.report._io import format_duration
 from gankit.training import checkpoint as ckpt
 from gankit.training.ema import EMA
-from gankit.training.evaluation import TrainingEvaluator
+from gankit.training.evaluation import TrainingEvaluator, scores_at_end
 from gankit.training.monitor import Monitor, mean_pairwise_distance
 from gankit.training.optim import build_optimizer, lr_factor, set_lr
 from gankit.training.rundir import JsonlLog, RunDir
@@ -50,11 +52,19 @@ def fixed_labels(n: int, num_classes: int) -> Optional[torch.Tensor]:
     return y[:n]
 
 
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)  # Apple's Metal backend: absent from some builds
+    return bool(mps is not None and mps.is_available())
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise GankitError("train.device=cuda but no CUDA device is available; use train.device=cpu")
+    if name == "mps" and not _mps_available():
+        raise GankitError("train.device=mps but this PyTorch has no usable Apple MPS device (it needs an Apple "
+                          "silicon Mac and a macOS build of torch); use train.device=cpu")
     return torch.device(name)
 
 
@@ -63,6 +73,29 @@ def _grad_norm(params: list) -> float:
     if not grads:
         return 0.0
     return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+
+
+class _RunTimeEstimate:
+    """Once the first steps have been timed (at least ``after_s`` seconds and ``after_steps`` steps),
+    says how long the rest of the run will take at the rate so far: a long run is known early."""
+
+    def __init__(self, first_step: int, total: int, t_start: float, after_s: float = 3.0,
+                 after_steps: int = 5) -> None:
+        self.first_step, self.total, self.t_start = first_step, total, t_start
+        self.after_s, self.after_steps = after_s, after_steps
+        self.done = False
+
+    def after_step(self, step: int) -> Optional[str]:
+        if self.done or step >= self.total:
+            return None
+        elapsed, steps = time.perf_counter() - self.t_start, step - self.first_step
+        if elapsed < self.after_s or steps < self.after_steps:
+            return None
+        self.done = True
+        rate = steps / elapsed
+        remaining = (self.total - step) / rate
+        return (f"at {rate:.3g} steps/s the remaining {self.total - step:,} of {self.total:,} steps take about "
+                f"{format_duration(remaining)} (snapshots, checkpoints and scoring add to it)")
 
 
 class Trainer:
@@ -84,7 +117,9 @@ class Trainer:
         self.objective = build_objective(cfg.objective)
         self.opt_g = build_optimizer(t.g_optim, self.G.parameters())
         self.opt_d = build_optimizer(t.d_optim, self.D.parameters())
-        self.ema = EMA(self.G, t.ema, t.ema_start) if t.ema > 0 else None
+        self.ema = EMA(self.G, t.ema, t.ema_start, t.ema_rampup) if t.ema > 0 else None
+        self.warnings: list[str] = []  # said now on stderr, and written to the log when training starts
+        self._fit_batch_to_data()
         self.sampler = BatchSampler(self.data, cfg.data.batch_size, seed=t.seed)
         self.phases = self.objective.schedule()
         self._methods = {p.name: getattr(self.objective, f"{p.name.lower()}_step") for p in self.phases}
@@ -106,11 +141,28 @@ class Trainer:
         # Scoring during training. Building it may initialize a feature network: keep that off the
         # training RNG, so a run is the same with scoring on or off.
         self.evaluator: Optional[TrainingEvaluator] = None
-        if cfg.eval.every > 0:
+        if cfg.eval.every > 0 or scores_at_end(cfg, self.spec):
             with torch.random.fork_rng(devices=self._rng_devices()):
                 self.evaluator = TrainingEvaluator(cfg, load_dataset(cfg.data, "test"), self.spec, self.device)
         self.eval_records: list[dict] = []  # the scores of this process, also when run is None
         self._postfix: dict = {}
+
+    def _fit_batch_to_data(self) -> None:
+        """A dataset smaller than ``data.batch_size`` (a small folder of one's own images) gets a batch
+        of all its items, with a warning; the config records the batch size used."""
+        data_cfg = self.cfg.data
+        if hasattr(self.data, "sample") or len(self.data) >= data_cfg.batch_size:
+            return
+        pack = self.cfg.model.d_pack
+        fitted = len(self.data) - len(self.data) % pack
+        if fitted < 1:
+            return  # fewer items than one pack: the sampler's error says what to do
+        message = (f"{data_cfg.name} has {len(self.data)} items, fewer than data.batch_size={data_cfg.batch_size}: "
+                   f"training with data.batch_size={fitted} (every batch is then the whole dataset; set "
+                   f"data.batch_size yourself to silence this)")
+        print(f"gankit: warning: {message}", file=sys.stderr)
+        self.warnings.append(message)
+        data_cfg.batch_size = fitted
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -233,9 +285,11 @@ class Trainer:
         run = self.run
         log = JsonlLog(run.log_file) if run else None
         self._install_signals()
+        trained_before = 0.0  # seconds of the run's earlier segments: the log's clock continues from there
         if run:
-            run.write_info(name=self.cfg.name, status="running", steps=t.steps, started=time.time(),
-                           gankit=__version__)
+            trained_before = run.begin_segment(self.step, t.steps, name=self.cfg.name, gankit=__version__)
+            for message in self.warnings:
+                log.write({"type": "warning", "step": self.step, "message": message})
             if self.step == 0:
                 self.snapshot()
                 render_real(self, run.samples / "real.png")
@@ -243,6 +297,7 @@ class Trainer:
                    unit="step", desc=self.cfg.name)
         last: dict = {}
         t_mark, step_mark, t_start = time.perf_counter(), self.step, time.perf_counter()
+        estimate = _RunTimeEstimate(self.step, t.steps, t_start)
         try:
             while self.step < t.steps:
                 next_step = self.step + 1
@@ -256,7 +311,7 @@ class Trainer:
                     rate = (self.step - step_mark) * self.cfg.data.batch_size / max(now - t_mark, 1e-9)
                     t_mark, step_mark = now, self.step
                     diversity = self.diversity()
-                    record = {"type": "train", "step": self.step, "time": round(now - t_start, 3),
+                    record = {"type": "train", "step": self.step, "time": round(trained_before + now - t_start, 3),
                               "epoch": self.sampler.epoch, **last, "diversity": round(diversity, 4),
                               "img_per_s": round(rate, 1)}
                     if log:
@@ -274,34 +329,51 @@ class Trainer:
                     self._postfix = postfix
                     bar.set_postfix({**postfix, **self._eval_postfix()}, refresh=False)
                 bar.update(1)
-                if self.evaluator is not None and (self.step % self.cfg.eval.every == 0 or self.step == t.steps):
+                said = estimate.after_step(self.step)
+                if said:
+                    tqdm.write(f"gankit: {said}", file=sys.stderr)
+                    if log:
+                        log.write({"type": "event", "step": self.step, "message": said})
+                every = self.cfg.eval.every
+                if self.evaluator is not None and ((every and self.step % every == 0) or self.step == t.steps):
                     self.evaluate(log)  # before the checkpoint, which then holds the best score so far
                     bar.set_postfix({**self._postfix, **self._eval_postfix()}, refresh=False)
                 if run is not None and (self.step % t.sample_every == 0 or self.step == t.steps):
                     self.snapshot()
                 if ckpt_now:
                     self.save()
+                    run.end_segment(self.step)  # a kill -9 later keeps the history up to this checkpoint
                     if self.step < t.steps:
                         self._report()
                 if self._stop:
                     if run is not None and not ckpt_now:
                         self.save()
-                    raise KeyboardInterrupt(self._stop)
-        except KeyboardInterrupt:
+                    raise KeyboardInterrupt(f"stopped by {self._stop} at step {self.step}")
+        except KeyboardInterrupt as exc:
             bar.close()
-            if run is not None:
-                run.write_info(status=f"stopped at step {self.step}")
-                self._report()
             if log:
                 log.close()
-            raise
+            raise self._interrupted(str(exc) or "stopped by a second Ctrl-C") from None
         bar.close()
         if run is not None:
+            run.end_segment(self.step, "finished")
             run.write_info(status="finished", finished=time.time(), step=self.step)
             self._report()
         if log:
             log.close()
         return last
+
+    def _interrupted(self, reason: str) -> TrainingInterrupted:
+        """What a stop leaves: the newest intact checkpoint (the step a resume continues from), in
+        run.json and in the exception the CLI turns into its message."""
+        if self.run is None:
+            return TrainingInterrupted(reason, step=self.step)
+        latest = ckpt.latest_checkpoint(self.run.checkpoints)
+        kept = ckpt.read_manifest(latest, verify=False)["step"] if latest is not None else 0
+        self.run.end_segment(kept, f"stopped at step {kept}")
+        self.run.write_info(status=f"stopped at step {kept}", step=kept)
+        self._report()
+        return TrainingInterrupted(reason, run_dir=self.run.path, step=kept, checkpoint=latest)
 
     def evaluate(self, log: Optional[JsonlLog] = None) -> dict:
         """Score ``G_show`` now (``eval`` config) and record it: ``eval.jsonl`` (scores and provenance,
@@ -319,7 +391,11 @@ class Trainer:
             append_record(self.run.eval_file, {"type": "eval", "step": self.step, "time": time.time(), **scores,
                                                "provenance": result["provenance"]})
         if log is not None:
-            log.write({"type": "eval", "step": self.step, **scores})
+            p = result["provenance"]
+            how = (f"{', '.join(p['metrics'])} of {p['n_fake']:,} samples ({'EMA' if self.ema is not None else 'G'}) "
+                   f"against {p['n_real']:,} real items, {p['extractor']} features")
+            caveats = {"caveats": " ".join(p["warnings"])} if p.get("warnings") else {}
+            log.write({"type": "eval", "step": self.step, **scores, "how": how, **caveats})
         if self.evaluator.update_best(scores, self.step) and self.run is not None:
             self.save_best()
         return result
@@ -381,7 +457,7 @@ class Trainer:
             def handler(signum: int, frame: Any) -> None:
                 if self._stop:
                     raise KeyboardInterrupt
-                self._stop = f"stopped by signal {signum} at step {self.step}"
+                self._stop = signal.Signals(signum).name  # the step is told when the loop stops
             signal.signal(signal.SIGINT, handler)
             signal.signal(signal.SIGTERM, handler)
         except ValueError:  # not the main thread

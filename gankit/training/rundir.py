@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional
 
-from gankit.config import Config, diff_configs, from_dict
+from gankit.config import Config, diff_configs, from_dict, yaml_error_message
 from gankit.errors import GankitError
 from gankit.training.checkpoint import atomic_write_text
 
@@ -61,9 +62,13 @@ class RunDir:
 
     def read_config_dict(self) -> dict:
         try:
-            data = yaml.safe_load(self.config_file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
+            text = self.config_file.read_text()
+        except OSError as exc:
             raise GankitError(f"{self.config_file} is unreadable: {exc}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise GankitError(yaml_error_message(exc, text, str(self.config_file))) from None
         if not isinstance(data, dict):
             raise GankitError(f"{self.config_file} does not hold a configuration")
         return data
@@ -117,15 +122,44 @@ class RunDir:
                 continue
         return out
 
+    def read_info(self) -> dict:
+        try:
+            info = json.loads(self.info_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
     def write_info(self, **info: Any) -> None:
-        old = {}
-        if self.info_file.exists():
-            try:
-                old = json.loads(self.info_file.read_text())
-            except (OSError, json.JSONDecodeError):
-                old = {}
+        old = self.read_info()
         old.update(info)
         atomic_write_text(self.info_file, json.dumps(old, indent=1))
+
+    # ---- training history: one segment per start or resume, in run.json
+    def begin_segment(self, step: int, steps: int, **info: Any) -> float:
+        """Open a training segment at ``step`` (of ``steps``); returns the training seconds before it.
+
+        ``run.json`` keeps ``started`` (the first segment's start), ``segments`` (each with ``start``,
+        ``end``, ``start_step``, ``end_step``, ``status``) and ``training_seconds`` (their total).
+        A segment ends where its last checkpoint was written: the steps a crash loses are redone, and
+        their time is not counted twice.
+        """
+        old = self.read_info()
+        segments = [s for s in old.get("segments", []) if isinstance(s, dict)]
+        before = _total_seconds(segments)
+        now = time.time()
+        segments.append({"start": now, "end": now, "start_step": step, "end_step": step, "status": "running"})
+        self.write_info(**info, status="running", steps=steps, started=old.get("started", now),
+                        segments=segments, training_seconds=round(before, 3))
+        return before
+
+    def end_segment(self, step: int, status: Optional[str] = None) -> None:
+        """Move the open segment's end to now and ``step`` (at each checkpoint, at a stop, at the end)."""
+        info = self.read_info()
+        segments = info.get("segments") or []
+        if not segments:
+            return
+        segments[-1].update(end=time.time(), end_step=step, **({"status": status} if status else {}))
+        self.write_info(segments=segments, training_seconds=round(_total_seconds(segments), 3))
 
     def remove_samples_after(self, step: int) -> None:
         for p in self.samples.glob("step_*.png"):
@@ -150,6 +184,10 @@ class JsonlLog:
         self.file.close()
 
 
+def _total_seconds(segments: list) -> float:
+    return sum(max(0.0, float(s.get("end", 0)) - float(s.get("start", 0))) for s in segments)
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
@@ -157,8 +195,6 @@ def _jsonable(v: Any) -> Any:
 
 
 def default_out(name: str, root: Optional[str] = None) -> Path:
-    import time
-
     root_dir = Path(root or os.environ.get("GANKIT_RUNS", "runs"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = root_dir / f"{name}-{stamp}"
