@@ -76,7 +76,8 @@ def task_config(method: str, dataset: str, steps: Optional[int]) -> tuple[str, l
         over = []
         if method == "unconditional":
             ref = load_config(METHODS["cgan"][0])
-            over = [f"train.steps={ref.train.steps}", f"train.ema_start={ref.train.ema_start}"]
+            over = [f"train.steps={ref.train.steps}", f"train.ema_start={ref.train.ema_start}",
+                    f"train.ema_rampup={ref.train.ema_rampup:g}"]
     if steps is not None:
         over.append(f"train.steps={steps}")
     return preset, over + ["train.threads=1"]
@@ -265,19 +266,22 @@ def main(argv: Optional[list[str]] = None) -> int:
             preset, over = task_config(m, args.dataset, args.steps)
             tasks.append({"method": m, "dataset": args.dataset, "seed": seed, "preset": preset, "overrides": over,
                           "n": args.n, "cas_epochs": args.cas_epochs, "workdir": str(args.workdir)})
-    from gankit.config import load_config
+    from gankit.config import load_config, stored_config
 
-    def signature(t: dict) -> str:
-        return json.dumps([load_config(t["preset"], t["overrides"]).to_dict(), t["seed"], t["n"], t["cas_epochs"]],
-                          sort_keys=True)
+    def signature(config: dict, seed: int, n: int, cas_epochs: int) -> str:
+        # what changes a trained model: neither the name, the description, scoring during training (it
+        # never touches the training RNG) nor the thread count (the runs force one thread)
+        full = {k: v for k, v in stored_config(config).to_dict().items() if k not in ("name", "description", "eval")}
+        full["train"] = {k: v for k, v in full["train"].items() if k != "threads"}
+        return json.dumps([full, seed, n, cas_epochs], sort_keys=True)
 
     done = {}
     if args.resume:
         for rec in read_runs(log_path):
-            done[json.dumps([rec["config"], rec["seed"], rec["n"], rec["cas_epochs"]], sort_keys=True)] = rec
+            done[signature(rec["config"], rec["seed"], rec["n"], rec["cas_epochs"])] = rec
     records, todo = [], []
     for t in tasks:
-        rec = done.get(signature(t))
+        rec = done.get(signature(load_config(t["preset"], t["overrides"]).to_dict(), t["seed"], t["n"], t["cas_epochs"]))
         (records.append(rec) if rec else todo.append(t))
     print(f"{len(records)} runs reused, {len(todo)} to run", file=sys.stderr)
     t_start = time.perf_counter()

@@ -623,15 +623,16 @@ def read_runs(path: Path) -> list[dict]:
 
 def canonical_config(data: Optional[dict]) -> Optional[str]:
     """A run's configuration as a comparable key: read through the current defaults (a config key added
-    since, whose default changes nothing, keeps old runs) and without ``name`` and ``description``, which
-    do not change a run. None for a missing or no longer valid configuration (a key since renamed)."""
-    from gankit.config import load_config
+    since, whose default changes nothing, keeps old runs; one whose default changes runs takes its legacy
+    value, ``gankit.config.stored_config``) and without ``name`` and ``description``, which do not change
+    a run. None for a missing or no longer valid configuration (a key since renamed)."""
+    from gankit.config import stored_config
     from gankit.errors import GankitError
 
     if data is None:
         return None
     try:
-        full = load_config(data).to_dict()
+        full = stored_config(data).to_dict()
     except GankitError:
         return None
     return json.dumps({k: v for k, v in full.items() if k not in ("name", "description")}, sort_keys=True)

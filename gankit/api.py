@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from gankit.config import Config, load_config, preset_names
+from gankit.config import Config, load_config, preset_names, stored_config
 from gankit.errors import GankitError
 
 
@@ -81,7 +81,7 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
     latest = ckpt.latest_checkpoint(run.checkpoints)
     if latest is not None:
         manifest, state = ckpt.load_checkpoint(latest)
-        cfg = load_config(manifest["config"])
+        cfg = stored_config(manifest["config"])
     else:
         manifest, state, cfg = None, None, run.read_config()
     if steps is not None:

@@ -508,6 +508,33 @@ def load_config(source: Union[str, Path, dict, Config], overrides: Optional[list
     return from_dict(data).validate()
 
 
+#: Keys added after runs were first saved whose default changes what a run does; a stored (resolved)
+#: config without them ran with these values, so reading it back must keep them (exact resume).
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "train.ema_rampup": 0.0,  # no EMA ramp before it existed
+    "eval.final": False,  # no final scoring before it existed
+}
+
+
+def stored_config(data: dict) -> Config:
+    """A config saved by a run (config.yaml, a checkpoint manifest, a benchmark record), validated: a
+    key missing from it takes its :data:`LEGACY_DEFAULTS` value, not today's default, so an old run
+    resumes and reproduces as it ran."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for dotted, value in LEGACY_DEFAULTS.items():
+        node = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict) and last not in node:
+            node[last] = value
+    return load_config(data)
+
+
 def diff_configs(a: dict, b: dict, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two config mappings."""
     keys = sorted(set(a) | set(b))

@@ -132,3 +132,15 @@ def test_device_accepts_mps_and_says_when_it_is_missing():
         with pytest.raises(GankitError, match="train.device=mps but"):
             pick_device("mps")
         assert pick_device("auto").type in ("cpu", "cuda")
+
+
+def test_a_stored_config_without_newer_keys_keeps_how_it_ran():
+    from gankit.config import LEGACY_DEFAULTS, stored_config
+
+    old = load_config("digits").to_dict()
+    del old["train"]["ema_rampup"], old["eval"]["final"]
+    cfg = stored_config(old)
+    assert cfg.train.ema_rampup == LEGACY_DEFAULTS["train.ema_rampup"] == 0.0 and cfg.eval.final is False
+    fresh = load_config("digits")
+    assert fresh.train.ema_rampup == 0.05 and fresh.eval.final is True  # today's defaults for new runs
+    assert stored_config(fresh.to_dict()).to_dict() == fresh.to_dict()  # a key that is present stays

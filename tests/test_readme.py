@@ -51,8 +51,15 @@ CHECKED: dict = {
     "gankit sample runs/ring --n 1000 --out ring.png --drs": Run(),
     "gankit sample runs/fashion --n 64 --out raw.png --raw": Run(needs_fashion=True),
     "gankit eval runs/fashion --json": Run(["--n", "200"], needs_fashion=True),
-    "gankit eval runs/fashion --metrics fid,kid,is,pr,dc,intra_fid,cas --n 10000":
+    "gankit eval runs/fashion --metrics fid,kid,is,pr,dc,intra_fid --n 10000":
         Run(replace={"10000": "300"}, needs_fashion=True),
+    "gankit eval --real fashion_mnist:test --fake fashion_mnist:train":
+        Run(["--metrics", "fid,label_agreement", "--n", "300"], needs_fashion=True),
+    "gankit train digits-cgan --out runs/dcgan-c": Run(TINY_DIGITS + ["--steps", "20", *FAST]),
+    "gankit sample runs/dcgan-c --label 3 --n 64 --out threes.png": Run(),
+    "gankit sample runs/dcgan-c --per-class 8 --out classes.png": Run(),
+    "gankit eval runs/dcgan-c --metrics fid,intra_fid,label_agreement,cas":
+        Run(["--n", "300", "--no-cache"]),
     "gankit eval runs/ring --json": Run(),
     "gankit sample runs/fashion --n 10000 --out samples.npz": Run(replace={"10000": "200"}, needs_fashion=True),
     "gankit eval --real fashion_mnist --fake samples.npz": Run(["--metrics", "fid,pr"], needs_fashion=True),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 import torch
 
-from gankit.config import from_dict
+from gankit.config import stored_config
 from gankit.errors import GankitError, closest
 from gankit.nets import DataSpec, build_nets
 from gankit.training.checkpoint import load_checkpoint, load_module_state
@@ -25,7 +25,7 @@ class LoadedGAN:
         self.path = manifest["path"]
         self.step = manifest["step"]
         try:
-            self.config = from_dict(manifest["config"]).validate()
+            self.config = stored_config(manifest["config"])
         except GankitError as exc:
             raise GankitError(f"checkpoint {self.path} holds an invalid config: {exc}") from None
         self.spec = DataSpec(manifest["data"])

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from gankit.config import Config, diff_configs, from_dict, yaml_error_message
+from gankit.config import Config, diff_configs, stored_config, yaml_error_message
 from gankit.errors import GankitError
 from gankit.training.checkpoint import atomic_write_text
 
@@ -76,7 +76,7 @@ class RunDir:
     def read_config(self) -> Config:
         if not self.config_file.is_file():
             raise GankitError(f"{self.path} is not a gankit run: it has no config.yaml")
-        return from_dict(self.read_config_dict()).validate()
+        return stored_config(self.read_config_dict())
 
     # ---- log
     def truncate_log(self, step: int) -> None:
