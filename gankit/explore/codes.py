@@ -19,7 +19,7 @@ from gankit.errors import GankitError
 
 def _layout(G: Any) -> tuple[int, int, int]:
     """(start of the one-hot code, K, start of the continuous codes) in G's latent."""
-    k, c = G.z_categories, G.z_continuous
+    k = G.z_categories
     return G.z_dim, k, G.z_dim + k
 
 

@@ -10,6 +10,7 @@ import torch
 from gankit.config import stored_config
 from gankit.errors import GankitError, closest
 from gankit.nets import DataSpec, build_nets
+from gankit.nets.base import generate_in_chunks
 from gankit.training.checkpoint import load_checkpoint, load_module_state
 
 if TYPE_CHECKING:
@@ -54,8 +55,8 @@ class LoadedGAN:
     def label_index(self, label: Union[int, str]) -> int:
         """A class index from an index (``3``, ``"3"``) or a class name (``"Sneaker"``, any case)."""
         if not self.conditional:
-            raise GankitError(f"this model is unconditional (model.g_cond=none), so it cannot make a chosen class; "
-                              f"train a conditional one (e.g. 'gankit train fashion-cgan') or drop --label")
+            raise GankitError("this model is unconditional (model.g_cond=none), so it cannot make a chosen class; "
+                              "train a conditional one (e.g. 'gankit train fashion-cgan') or drop --label")
         k, names = self.G.num_classes, self.class_names
         text = str(label).strip()
         if text.lstrip("-").isdigit():
@@ -121,11 +122,7 @@ class LoadedGAN:
     def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.G.latent_dim:
             raise GankitError(f"latents must be [n, {self.G.latent_dim}], got {list(z.shape)}")
-        out = []
-        for start in range(0, len(z), batch_size):
-            chunk_y = y[start:start + batch_size].to(self.device) if y is not None else None
-            out.append(self.G(z[start:start + batch_size].to(self.device), chunk_y).cpu())
-        return torch.cat(out)
+        return generate_in_chunks(self.G, z, y, self.device, batch_size)
 
     def rejection_sample(self, n: int, seed: int = 0, percentile: Optional[float] = None,
                          calibrate: int = 0) -> "RejectionResult":

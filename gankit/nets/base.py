@@ -126,3 +126,15 @@ class Discriminator(nn.Module):
         if getattr(self, "projection", None) is not None:
             out = out + self.projection(phi, y)
         return out
+
+
+@torch.no_grad()
+def generate_in_chunks(G: Generator, z: torch.Tensor, y: Optional[torch.Tensor], device: torch.device,
+                       batch_size: int = 256) -> torch.Tensor:
+    """G(z, y) on CPU tensors z [n, latent_dim] and y [n] (or None), ``batch_size`` rows at a time on
+    ``device``; the outputs come back on the CPU. G's train/eval mode is the caller's."""
+    out = []
+    for start in range(0, len(z), batch_size):
+        chunk_y = y[start:start + batch_size].to(device) if y is not None else None
+        out.append(G(z[start:start + batch_size].to(device), chunk_y).cpu())
+    return torch.cat(out)

@@ -20,6 +20,7 @@ import torch
 
 from gankit.config import SCORE_DIRECTIONS, Config
 from gankit.errors import GankitError
+from gankit.nets.base import generate_in_chunks
 
 TRAINING_N_IMAGES = 2_000  # fewer than `gankit eval`'s 10,000: scoring must stay cheap beside training
 DEFAULT_IMAGE_METRICS = ("fid", "pr", "dc")
@@ -63,11 +64,7 @@ class _TrainingGenerator:
         was = self.G.training
         self.G.eval()
         try:
-            out = []
-            for start in range(0, len(z), batch_size):
-                chunk_y = y[start:start + batch_size].to(self.device) if y is not None else None
-                out.append(self.G(z[start:start + batch_size].to(self.device), chunk_y).cpu())
-            return torch.cat(out)
+            return generate_in_chunks(self.G, z, y, self.device, batch_size)
         finally:
             self.G.train(was)
 
