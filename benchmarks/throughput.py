@@ -123,8 +123,9 @@ def step_flops(plain: PlainLoop) -> dict:
 def bench_model(preset: str, args, rate: float) -> dict:
     label, seconds, extra = MODELS[preset]
     seconds = args.seconds if args.seconds else (0.6 if args.quick else seconds)
-    # gankit runs with train.ema=0 so that both loops do the same work; the EMA is timed apart.
-    cfg, note = build_config(preset, args.threads, ["train.ema=0", *extra])
+    # gankit runs with train.ema=0 so that both loops do the same work; the EMA is timed apart. The final
+    # scoring (eval.final) would score at the end of every timed repeat: it is not the loop's cost, so off.
+    cfg, note = build_config(preset, args.threads, ["train.ema=0", "eval.final=false", *extra])
     log_every = cfg.train.log_every
     torch.manual_seed(cfg.train.seed)
     trainer = Trainer(cfg, progress=False)
