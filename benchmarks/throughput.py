@@ -125,7 +125,8 @@ def bench_model(preset: str, args, rate: float) -> dict:
     seconds = args.seconds if args.seconds else (0.6 if args.quick else seconds)
     # gankit runs with train.ema=0 so that both loops do the same work; the EMA is timed apart. The final
     # scoring (eval.final) would score at the end of every timed repeat: it is not the loop's cost, so off.
-    cfg, note = build_config(preset, args.threads, ["train.ema=0", "eval.final=false", *extra])
+    overrides = ["train.ema=0", "eval.final=false", *extra]
+    cfg, note = build_config(preset, args.threads, overrides)
     log_every = cfg.train.log_every
     torch.manual_seed(cfg.train.seed)
     trainer = Trainer(cfg, progress=False)
@@ -172,7 +173,7 @@ def bench_model(preset: str, args, rate: float) -> dict:
     breakdown = overhead_breakdown(trainer, plain)
     B = cfg.data.batch_size
     result = {"preset": preset, "label": label, "data": trainer.data.name, "data_note": note,
-              "batch_size": B, "log_every": log_every, "overrides": ["train.ema=0", *extra], "steps_per_repeat": steps, "repeats": args.repeats,
+              "batch_size": B, "log_every": log_every, "overrides": overrides, "steps_per_repeat": steps, "repeats": args.repeats,
               "order": "ABBA (" + "/".join(names) + ", then reversed, ...)",
               "params_G": sum(p.numel() for p in trainer.G.parameters()),
               "params_D": sum(p.numel() for p in trainer.D.parameters()),
