@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else 1; "
                    "0 = PyTorch's default)")
 
+    from gankit import cli_latent
+
+    cli_latent.add_parsers(sub)
     sub.add_parser("version", help="print the version")
     return p
 
@@ -197,6 +200,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _eval(args)
     if args.command == "train-classifier":
         return _train_classifier(args)
+    if args.command in cli_latent_commands():
+        from gankit import cli_latent
+
+        return cli_latent.run(args)
     if args.command == "version":
         print(gankit.__version__)
         return 0
@@ -269,6 +276,12 @@ def _eval_truncation(args: argparse.Namespace) -> int:
         if plot:
             print(f"plot: {plot}")
     return 1 if args.strict and any(r["failed"] for r in rows) else 0
+
+
+def cli_latent_commands() -> tuple:
+    from gankit.cli_latent import COMMANDS
+
+    return COMMANDS
 
 
 def _set_threads(threads: Optional[int]) -> None:
