@@ -168,3 +168,15 @@ def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, No
         raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
                           "(each an .npz, an image folder or a dataset name)")
     return evaluate_sets(real, fake, **common)
+
+
+def export(source: Union[str, Path], out: Union[str, Path], format: Optional[str] = None, raw: bool = False,
+           check: bool = True):
+    """Export a run's generator (the EMA copy when kept, unless ``raw``) to ``out``: ``format`` 'onnx' or
+    'torch-export' (default: from the suffix, .onnx or .pt2), with a JSON description beside it.
+
+    Returns an :class:`gankit.explore.export.ExportResult` (path, meta_path, meta)."""
+    from gankit.explore.export import export_generator, resolve_format
+
+    resolve_format(format, out)  # a bad format or file name fails before the checkpoint is read
+    return export_generator(load(source, raw=raw), out, format, check=check)

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else 1; "
                    "0 = PyTorch's default)")
 
+    from gankit import cli_deploy
+
+    cli_deploy.add_parsers(sub)
     sub.add_parser("version", help="print the version")
     return p
 
@@ -176,6 +179,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _eval(args)
     if args.command == "train-classifier":
         return _train_classifier(args)
+    from gankit import cli_deploy
+
+    if args.command in cli_deploy.COMMANDS:
+        return cli_deploy.run(args)
     if args.command == "version":
         print(gankit.__version__)
         return 0
