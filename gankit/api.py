@@ -180,3 +180,12 @@ def export(source: Union[str, Path], out: Union[str, Path], format: Optional[str
 
     resolve_format(format, out)  # a bad format or file name fails before the checkpoint is read
     return export_generator(load(source, raw=raw), out, format, check=check)
+
+
+def serve(source: Union[str, Path], port: int = 8000, raw: bool = False, n_directions: int = 8,
+          quiet: bool = False, ready=None) -> None:
+    """Serve the web explorer of a run's generator on http://127.0.0.1:``port``/ until interrupted;
+    ``ready(url)`` is called once it listens. See docs/serve.md for the page and its HTTP API."""
+    from gankit.explore.server import serve as serve_model
+
+    serve_model(load(source, raw=raw), port, n_directions=n_directions, quiet=quiet, ready=ready)
