@@ -239,7 +239,7 @@ def test_page_in_headless_chromium_moving_a_control_changes_the_picture(server):
             assert driver.find_element(By.ID, "status").text == ""
 
         slider = driver.find_element(By.ID, "dir-0")
-        changes(lambda: slider.send_keys(Keys.END), "move=5,0,0")  # a SeFa slider to its end
+        changes(lambda: slider.send_keys(Keys.END), "directions=sefa&move=5")  # a SeFa slider to its end
         changes(lambda: Select(driver.find_element(By.ID, "label")).select_by_value("7"), "label=7")
         changes(lambda: driver.find_element(By.ID, "t").send_keys(Keys.END), "seed2=1&t=1")
         truncate = driver.find_element(By.ID, "truncate")
