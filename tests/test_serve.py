@@ -162,6 +162,17 @@ def test_unconditional_model_refuses_a_label(runs):
     assert explorer.png({"seed": "1"}) == explorer.png({"seed": ["1"]})
 
 
+def test_a_generator_without_a_first_linear_layer_gets_random_directions_only(runs):
+    model = gankit.load(runs["plain"])
+    model.G.latent_layer = lambda: None  # as a net whose z does not enter through one linear layer
+    explorer = Explorer(model)
+    info = explorer.info()
+    assert list(info["directions"]) == ["random"] and "has none" in info["unavailable"]["sefa"]
+    assert explorer.parse({"move": "1"}).directions == "random"
+    with pytest.raises(GankitError, match="directions=sefa is not available for this model"):
+        explorer.parse({"directions": "sefa"})
+
+
 def test_vector_data_and_busy_port_are_refused(server, runs):
     vectors = SimpleNamespace(kind="vector", path="runs/ring", spec=SimpleNamespace(shape=(2,)))
     with pytest.raises(GankitError, match="gankit serve shows images, but runs/ring makes 2-d vectors"):

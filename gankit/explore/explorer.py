@@ -35,7 +35,7 @@ class Query:
     label: Optional[int] = None  # class index; None: the seed's class (conditional) or no label
     seed2: Optional[int] = None
     t: float = 0.0
-    directions: str = "sefa"
+    directions: str = "sefa"  # Explorer.parse: the first available set (sefa, else random) when not given
     move: list[float] = field(default_factory=list)
     scale: int = 1
 
@@ -62,8 +62,13 @@ class Explorer:
                               f"use 'gankit sample' for vector data")
         k = min(n_directions, model.G.z_dim)
         self.model = model
-        self.directions: dict[str, Directions] = {"sefa": sefa_directions(model.G, k),
-                                                  "random": random_directions(model.G, k, DIRECTION_SEED)}
+        self.directions: dict[str, Directions] = {}
+        self.unavailable: dict[str, str] = {}  # direction set -> why this generator has none
+        try:
+            self.directions["sefa"] = sefa_directions(model.G, k)
+        except GankitError as exc:  # a net without a first linear layer on z still gets random directions
+            self.unavailable["sefa"] = str(exc)
+        self.directions["random"] = random_directions(model.G, k, DIRECTION_SEED)
         self._lock = threading.Lock()  # one G call at a time: torch threads are shared, order stays fixed
 
     def info(self) -> dict:
@@ -78,6 +83,7 @@ class Explorer:
             "directions": {name: {"count": len(d), "values": None if d.values is None else
                                   [round(float(v), 6) for v in d.values]}
                            for name, d in self.directions.items()},
+            "unavailable": self.unavailable,
             "params": list(PARAMS), "max_move": MAX_MOVE, "max_scale": MAX_SCALE,
         }
 
@@ -93,7 +99,7 @@ class Explorer:
                     raise GankitError(f"parameter '{key}' is given {len(raw)} times; give it once")
                 raw = raw[0]
             values[key] = str(raw).strip()
-        q = Query()
+        q = Query(directions=next(iter(self.directions)))
         if "seed" in values:
             q.seed = _integer("seed", values["seed"], 0, MAX_SEED)
         if values.get("truncation", "") not in ("", "none", "off", "inf"):
@@ -119,6 +125,9 @@ class Explorer:
             if q.directions not in KINDS:
                 raise GankitError(f"directions={q.directions} is not a direction set{closest(q.directions, KINDS)}; "
                                   f"use one of {', '.join(KINDS)}")
+        if q.directions in self.unavailable:
+            raise GankitError(f"directions={q.directions} is not available for this model "
+                              f"({self.unavailable[q.directions]})")
         if values.get("move", "") != "":
             q.move = [_number("move", part, -MAX_MOVE, MAX_MOVE) for part in values["move"].split(",")]
             count = len(self.directions[q.directions])
