@@ -19,6 +19,7 @@ import copy
 import importlib.util
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -117,7 +118,11 @@ def _export_onnx(graph: nn.Module, args: tuple, dynamic: tuple, path: Path) -> N
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch-internal notices, not about this model: a deprecation inside the exporter, and that the
+            # shared symbolic batch size keeps one name (the inputs and the output all share it: "batch")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r".*axis name: batch will not be used", category=UserWarning)
             torch.onnx.export(graph, args, str(path), dynamo=True, input_names=names, output_names=["x"],
                               dynamic_shapes=dynamic, external_data=False, verbose=False)
     finally:
