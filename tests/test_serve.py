@@ -89,6 +89,7 @@ def test_same_query_same_bytes_and_each_parameter_counts(server):
     assert np.array_equal(picture(server, "seed=3&label=4&seed2=9&t=1")[0], picture(server, "seed=9&label=4")[0])
     # no move / zero moves / truncation off are the plain picture
     assert picture(server, "seed=3&label=4&move=0,0&truncation=none")[1] == png
+    assert picture(server, "seed=3&&label=4&truncation=Inf&")[1] == png  # empty fields are nothing
 
 
 def test_query_is_what_the_model_makes(server, runs):
@@ -127,7 +128,9 @@ BAD = {
     "move=1,2,3,4,5,6,7,8,9": "move= gives 9 amounts, but there are 8 sefa directions",
     "move=nan": "move=nan is out of range: use -20..20",
     "scale=0": "scale=0 is out of range: use 1..32",
-    "seed": "malformed query string 'seed'",
+    "seed": "malformed query string 'seed': 'seed' has no '=' (write name=value)",
+    "seed=1&label": "malformed query string 'seed=1&label': 'label' has no '='",
+    "label=%FF": "malformed query string",
 }
 
 

@@ -102,7 +102,7 @@ class Explorer:
         q = Query(directions=next(iter(self.directions)))
         if "seed" in values:
             q.seed = _integer("seed", values["seed"], 0, MAX_SEED)
-        if values.get("truncation", "") not in ("", "none", "off", "inf"):
+        if values.get("truncation", "").lower() not in ("", "none", "off", "inf"):
             from gankit.explore.truncation import check_threshold
 
             try:

@@ -83,9 +83,13 @@ class ExplorerHandler(BaseHTTPRequestHandler):
 
 
 def _query(text: str) -> dict:
+    """name -> [values]; a field without '=' is an error (it would otherwise vanish), an empty one is skipped."""
+    bare = [part for part in text.split("&") if part and "=" not in part]
+    if bare:
+        raise GankitError(f"malformed query string {text!r}: {bare[0]!r} has no '=' (write name=value)")
     try:
-        return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
-    except (ValueError, UnicodeDecodeError) as exc:
+        return parse_qs(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
         raise GankitError(f"malformed query string {text!r}: {exc}") from None
 
 
