@@ -168,3 +168,24 @@ def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, No
         raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
                           "(each an .npz, an image folder or a dataset name)")
     return evaluate_sets(real, fake, **common)
+
+
+def export(source: Union[str, Path], out: Union[str, Path], format: Optional[str] = None, raw: bool = False,
+           check: bool = True):
+    """Export a run's generator (the EMA copy when kept, unless ``raw``) to ``out``: ``format`` 'onnx' or
+    'torch-export' (default: from the suffix, .onnx or .pt2), with a JSON description beside it.
+
+    Returns an :class:`gankit.explore.export.ExportResult` (path, meta_path, meta)."""
+    from gankit.explore.export import export_generator, resolve_format
+
+    resolve_format(format, out)  # a bad format or file name fails before the checkpoint is read
+    return export_generator(load(source, raw=raw), out, format, check=check)
+
+
+def serve(source: Union[str, Path], port: int = 8000, raw: bool = False, n_directions: int = 8,
+          quiet: bool = False, ready=None) -> None:
+    """Serve the web explorer of a run's generator on http://127.0.0.1:``port``/ until interrupted;
+    ``ready(url)`` is called once it listens. See docs/serve.md for the page and its HTTP API."""
+    from gankit.explore.server import serve as serve_model
+
+    serve_model(load(source, raw=raw), port, n_directions=n_directions, quiet=quiet, ready=ready)

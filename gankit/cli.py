@@ -93,9 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else 1; "
                    "0 = PyTorch's default)")
 
-    from gankit import cli_latent
+    from gankit import cli_deploy, cli_latent
 
     cli_latent.add_parsers(sub)
+    cli_deploy.add_parsers(sub)
     sub.add_parser("version", help="print the version")
     return p
 
@@ -200,10 +201,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _eval(args)
     if args.command == "train-classifier":
         return _train_classifier(args)
-    if args.command in cli_latent_commands():
-        from gankit import cli_latent
+    from gankit import cli_deploy, cli_latent
 
+    if args.command in cli_latent.COMMANDS:
         return cli_latent.run(args)
+    if args.command in cli_deploy.COMMANDS:
+        return cli_deploy.run(args)
     if args.command == "version":
         print(gankit.__version__)
         return 0
@@ -276,12 +279,6 @@ def _eval_truncation(args: argparse.Namespace) -> int:
         if plot:
             print(f"plot: {plot}")
     return 1 if args.strict and any(r["failed"] for r in rows) else 0
-
-
-def cli_latent_commands() -> tuple:
-    from gankit.cli_latent import COMMANDS
-
-    return COMMANDS
 
 
 def _set_threads(threads: Optional[int]) -> None:

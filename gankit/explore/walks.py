@@ -41,6 +41,17 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return direction * ((1 - t) * na + t * nb)[:, None]
 
 
+def between(a: torch.Tensor, b: torch.Tensor, t: float, z_dim: Optional[int] = None,
+            method: str = "slerp") -> torch.Tensor:
+    """Rows [n, d] a fraction ``t`` of the way from rows a to rows b [n, d]: the first ``z_dim`` units
+    (default all) by ``method``, the rest linearly, as one frame of :func:`interpolate`."""
+    k = a.shape[1] if z_dim is None else z_dim
+    walk = slerp if method == "slerp" else lerp
+    tt = torch.tensor([float(t)], dtype=a.dtype)
+    rows = [torch.cat([walk(ra[:k], rb[:k], tt), lerp(ra[k:], rb[k:], tt)], dim=1) for ra, rb in zip(a, b)]
+    return torch.cat(rows)
+
+
 def interpolate(points: torch.Tensor, frames: int, method: str = "slerp", z_dim: Optional[int] = None,
                 closed: bool = False) -> torch.Tensor:
     """Latents [(K-1) * (frames - 1) + 1, d] along the path through ``points`` [K, d], ``frames`` per

@@ -86,6 +86,11 @@ class Generator(nn.Module):
             z = torch.cat([z, codes], dim=1)
         return z.to(device)
 
+    def latent_layer(self) -> Optional[nn.Linear]:
+        """The linear layer that z enters first (its input is ``join_labels(z, y)``), or None when G has
+        none; latent directions (explore.directions, SeFa) factorize its weight."""
+        return None
+
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         raise NotImplementedError
 

@@ -56,6 +56,9 @@ class DCGANGenerator(Generator):
         blocks += [nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = CondSequential(*blocks)
 
+    def latent_layer(self) -> nn.Linear:
+        return self.project[0]
+
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         h = self.project(self.join_labels(z, y), y).view(z.shape[0], self.c0, self.base, self.base)  # [B, C0, b, b]
         return self.net(h, y)  # [B, C, H, W]

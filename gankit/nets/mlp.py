@@ -27,6 +27,9 @@ class MLPGenerator(Generator):
         blocks += [nn.Linear(fan_in, math.prod(self.shape)), OutputActivation(kind)]
         self.net = CondSequential(*blocks)
 
+    def latent_layer(self) -> nn.Linear:
+        return self.net[0]
+
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(self.join_labels(z, y), y).view(z.shape[0], *self.shape)  # [B, *shape]
 
