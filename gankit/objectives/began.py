@@ -46,6 +46,7 @@ class BEGAN(Objective):
     def d_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
                z: torch.Tensor, last: bool) -> StepResult:
         fake = self.fake_for_d(G, z, y, last)
+        real, fake = self.view_for_d(real, fake, y)
         e_real, real_out = self._loss_l1(D, real, y)
         l_real = e_real.mean()
         e_fake, fake_out = self._loss_l1(D, fake, y)
@@ -59,6 +60,7 @@ class BEGAN(Objective):
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
+        fake, _ = self.view_for_g(fake)
         e_fake, fake_out = self._loss_l1(D, fake, self.fake_y)
         loss = e_fake.mean()
         stats = {"loss_g": loss.detach()}

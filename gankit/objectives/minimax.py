@@ -13,8 +13,10 @@ from gankit.registry import OBJECTIVES
 class Minimax(Objective):
     """D ascends log D(x) + log(1 - D(G(z))); G descends log(1 - D(G(z))) (saturating)."""
 
+    takes_targets = True
+
     def d_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
-        return terms.d_logistic(real.logits, fake.logits)
+        return terms.d_logistic(real.logits, fake.logits, *self.d_targets(real.logits, fake.logits))
 
     def g_loss(self, fake: DOutput) -> torch.Tensor:
         return terms.g_minimax(fake.logits)
