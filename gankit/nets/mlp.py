@@ -15,7 +15,8 @@ from gankit.nets.output import DOutput
 
 class MLPGenerator(Generator):
     def __init__(self, shape: tuple, kind: str, z_dim: int, width: int, layers: int,
-                 norm: str = "batch", z_dist: str = "normal", z_categories: int = 0, **cond: int) -> None:
+                 norm: str = "batch", z_dist: str = "normal", z_categories: int = 0, vbn_ref: int = 64,
+                 **cond: int) -> None:
         super().__init__(z_dim, z_dist, z_categories, **cond)
         self.shape = tuple(shape)
         blocks: list[nn.Module] = []
@@ -26,9 +27,12 @@ class MLPGenerator(Generator):
             fan_in = width
         blocks += [nn.Linear(fan_in, math.prod(self.shape)), OutputActivation(kind)]
         self.net = CondSequential(*blocks)
+        if norm == "vbn":
+            self.setup_reference(vbn_ref)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.net(self.join_labels(z, y), y).view(z.shape[0], *self.shape)  # [B, *shape]
+        h = self.prepend_reference(self.join_labels(z, y))
+        return self.drop_reference(self.net(h, y)).view(z.shape[0], *self.shape)  # [B, *shape]
 
 
 class MLPDiscriminator(Discriminator):
