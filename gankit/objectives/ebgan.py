@@ -44,11 +44,11 @@ class EBGAN(Objective):
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
-        fake, _ = self.view_for_g(fake)
+        fake, real = self.view_for_g(fake, real)
         e_fake, out = energy(D, fake, self.fake_y, terms.mse_reconstruction, self.cfg.name)
         if out.features is None:
             raise ValueError("EBGAN's pull-away term needs the encoder's code in DOutput.features")
         pt = terms.pullaway(out.features)
         loss = e_fake.mean() + self.params.pt_weight * pt
         result = StepResult(loss, {"loss_g": loss.detach(), "pt": pt.detach()})
-        return self.with_terms(result, "g", out)
+        return self.with_terms(result, "g", out, real_out=self.real_out_for_g_terms(D, real, y), real_y=y)

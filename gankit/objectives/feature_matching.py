@@ -51,8 +51,8 @@ class FeatureMatching(AuxTerm):
         real_out, fake_out = inputs.real_out, inputs.fake_out
         if real_out is None:
             raise GankitError("objective.terms.feature_matching needs D's output on a real batch in G's step, which "
-                              "this objective's G step does not give; use it with an objective whose G step is the "
-                              "standard one (ns, minimax, wgan, hinge, lsgan, ragan, ...)")
+                              "this objective's G step does not pass (every built-in objective does: a custom g_step must "
+                              "pass real_out=self.real_out_for_g_terms(D, real, y) to with_terms)")
         if fake_out.features is None or real_out.features is None:
             raise GankitError("objective.terms.feature_matching needs a discriminator that returns features "
                               "(DOutput.features)")
