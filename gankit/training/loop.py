@@ -170,7 +170,7 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "sampler": self.sampler.state_dict(), "objective": self.objective.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
+            "rng": {"torch": torch.get_rng_state()}, "monitor": self.monitor.state_dict(),
         }
         terms_state = self.objective.terms_state_dict()
         if terms_state:
@@ -196,6 +196,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.objective.load_state_dict(state.get("objective", {}))
         self.objective.load_terms_state_dict(state.get("terms", {}))
+        self.monitor.load_state_dict(state.get("monitor", {}))
         if self.evaluator is not None:
             self.evaluator.load_state_dict(state.get("eval", {}))
         torch.set_rng_state(state["rng"]["torch"])
