@@ -398,6 +398,10 @@ class Trainer:
                    f"against {p['n_real']:,} real items, {p['extractor']} features")
             caveats = {"caveats": " ".join(p["warnings"])} if p.get("warnings") else {}
             log.write({"type": "eval", "step": self.step, **scores, "how": how, **caveats})
+        n_modes = len(self.data.modes) if getattr(self.data, "modes", None) is not None else 0  # toy data
+        for alert in self.monitor.update_scores(scores, n_modes):
+            if log is not None:
+                log.write({"type": "warning", "step": self.step, "key": alert.key, "message": alert.message})
         if self.evaluator.update_best(scores, self.step) and self.run is not None:
             self.save_best()
         return result

@@ -37,6 +37,7 @@ class Monitor:
     collapse_ratio: float = 0.1  # sample diversity below this fraction of the data's
     vanish_ratio: float = 1e-3  # G's grad norm below this fraction of its largest so far
     explode: float = 1e4  # |loss| above this = divergence
+    collapse_modes: float = 0.5  # toy data scored for modes: fewer than this fraction covered = collapse
     critic_limit: float = 100.0  # critics: |mean D(x)| or |mean D(G(z))| above this = not Lipschitz
     _streak: dict = field(default_factory=dict)
     _active: set = field(default_factory=set)
@@ -68,6 +69,24 @@ class Monitor:
             elif not bad:
                 self._active.discard(key)
         return alerts
+
+    def update_scores(self, scores: dict, n_modes: Optional[int] = None) -> list[Alert]:
+        """Feed one scoring's results (``eval.every``); returns the alerts that start now. On toy data
+        (``n_modes`` known) covering under ``collapse_modes`` of the modes is mode collapse, a surer
+        sign than the diversity of the samples (two far-apart modes look diverse)."""
+        if not n_modes or scores.get("modes") is None:
+            return []
+        key = "modes missed"
+        bad = float(scores["modes"]) < self.collapse_modes * n_modes
+        if not bad:
+            self._active.discard(key)
+            return []
+        if key in self._active:
+            return []
+        self._active.add(key)
+        return [Alert(key, f"mode collapse: the samples cover {int(scores['modes'])} of the data's {n_modes} modes. "
+                           f"Try balanced learning rates, packing (model.d_pack=4), minibatch discrimination "
+                           f"(model.d_minibatch=16) or a categorical latent (model.z_categories)")]
 
     @property
     def active(self) -> list[str]:
