@@ -93,3 +93,19 @@ def test_the_monitor_state_survives_a_resume(tmp_path):
     a, b = warnings_of(straight.path), warnings_of(tmp_path / "b")
     assert [k for _, k, _ in a].count("mode collapse") == 1  # collapsed at ~75 and stays: said once
     assert [(s, k) for s, k, _ in a] == [(s, k) for s, k, _ in b]
+
+
+def test_minimax_report_plots_the_game_value_against_minus_log_4(tmp_path):
+    import math
+
+    from gankit.report.plots import loss_figure
+
+    over = FAST + ["objective.name=minimax", "train.steps=10", "train.log_every=2", "model.g_width=16",
+                   "model.d_width=16", "data.batch_size=64"]
+    run = gankit.train("ring", over, out=tmp_path / "r", progress=False)
+    records = [json.loads(line) for line in (run.path / "log.jsonl").read_text().splitlines()]
+    train = [r for r in records if r.get("type") == "train"]
+    assert train and all(r["game_value"] == pytest.approx(-r["loss_d"], abs=1e-6) for r in train)  # V = -D's loss
+    fig = loss_figure(records)
+    ax = next(a for a in fig.axes if a.get_title(loc="left").startswith("value of the game"))
+    assert any(list(line.get_ydata()) == [-math.log(4)] * 2 for line in ax.get_lines())
