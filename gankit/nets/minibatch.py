@@ -20,10 +20,12 @@ from gankit.nets.output import DOutput
 
 
 def minibatch_features(m: torch.Tensor) -> torch.Tensor:
-    """o [N, B] from M [N, B, C]: o_ib = sum_{j != i} exp(-sum_c |M_ibc - M_jbc|)."""
-    per_kernel = m.permute(1, 0, 2).contiguous()  # [B, N, C]
-    l1 = torch.cdist(per_kernel, per_kernel, p=1)  # [B, N, N]: no [N, N, B, C] difference tensor
-    return (torch.exp(-l1).sum(dim=2) - 1.0).T  # [N, B]; the self-pair (distance 0) adds exp(0) = 1
+    """o [N, B] from M [N, B, C]: o_ib = sum_{j != i} exp(-sum_c |M_ibc - M_jbc|).
+
+    By broadcasting ([N, N, B, C]), not ``torch.cdist(p=1)``, which is 3x faster on CPU but has no double
+    backward, which the gradient penalties (WGAN-GP, DRAGAN, R1, R2) need."""
+    l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)  # [N, N, B]
+    return torch.exp(-l1).sum(dim=1) - 1.0  # the self-pair (distance 0) contributes exp(0) = 1
 
 
 class MinibatchDiscrimination(nn.Module):
