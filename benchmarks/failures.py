@@ -26,7 +26,7 @@ PAIRS = {
     "saturating": ("fail-saturating", [], ("fail-saturating", ["objective.name=ns"]), 600),
     "collapse": ("fail-collapse", [], ("grid", []), 1500),
     "wgan-clip": ("fail-wgan-clip", [], ("fail-wgan-clip", ["objective.params.clip=0.01"]), 400),
-    "nan": ("fail-nan", [], ("ring", []), 300),
+    "nan": ("fail-nan", ["train.log_every=1"], ("ring", []), 300),
 }
 
 
