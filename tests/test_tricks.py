@@ -237,6 +237,9 @@ def test_image_pool_by_hand():
     out, pool = pool_query(pool, torch.tensor([[7.0], [8.0]]), size=2, p=0.5, draws=torch.tensor([0.9, 0.1]),
                            picks=torch.tensor([0, 0]))
     assert torch.equal(out, torch.tensor([[7.0], [1.0]])) and torch.equal(pool, torch.tensor([[8.0], [3.0]]))
+    with pytest.raises(GankitError, match="image_pool cannot be combined with objective.terms.info"):
+        build_objective(load_config("ring", RING + ["model.z_categories=4",
+                                                    "objective.terms={image_pool: {}, info: {}}"]).objective)
     with pytest.raises(GankitError, match="image_pool cannot be used with class conditioning"):
         trainer = Trainer(load_config("digits-cgan", TINY_DIGITS + ["objective.terms={image_pool: {}}"]),
                           None, progress=False)

@@ -53,6 +53,11 @@ class ImagePool(AuxTerm):
             raise GankitError(f"config key 'objective.terms.image_pool.size' = {params.size!r} must be >= 1")
         if not 0.0 < params.p <= 1.0:
             raise GankitError(f"config key 'objective.terms.image_pool.p' = {params.p!r} must be in (0, 1]")
+        paired = sorted(set(objective.cfg.term_params()) & {"info", "ac"})
+        if paired:
+            raise GankitError(f"objective.terms.image_pool cannot be combined with objective.terms.{paired[0]}: that "
+                              f"term pairs each fake with the latent or label it was made from, which a past fake "
+                              f"in the pool is not")
         self.pool: Optional[torch.Tensor] = None
 
     def d_view(self, real: torch.Tensor, fake: torch.Tensor, y: Optional[torch.Tensor],
