@@ -94,7 +94,7 @@ def run_one(task: dict) -> dict:
 
     torch.set_num_threads(1)
     cfg = load_config(task["config"], [f"train.seed={task['seed']}"])
-    record = {k: task[k] for k in ("suite", "trick", "seed")}
+    record = {k: task[k] for k in ("suite", "trick", "seed", "command")}
     record["config"] = task["config"]
     t0 = time.perf_counter()
     try:
@@ -142,6 +142,33 @@ def _fmt(mean: Optional[float], se: Optional[float], digits: int) -> str:
     return f"{mean:.{digits}f}" + (f" ± {se:.{digits}f}" if se is not None else "")
 
 
+def verdicts(recs: list[dict], tricks: list[str], key: str, higher_better: bool) -> list[str]:
+    """One line per trick: its mean ``key`` against the plain recipe's, called a help or a hurt only when
+    the difference exceeds twice the standard error of the difference (else: no clear effect)."""
+    def values(t: str) -> list:
+        return [r[key] for r in recs if r["trick"] == t and r["error"] is None and r.get(key) is not None]
+
+    base = values("none")
+    if len(base) < 2:
+        return [f"Verdicts need the plain recipe ('none') on at least 2 seeds; it has {len(base)}."]
+    b_mean, b_se = mean_se(base)
+    out = [f"Verdict on {key} against the plain recipe (a help or a hurt only beyond 2 standard errors of the "
+           f"difference; with few seeds most differences are not):"]
+    for t in tricks:
+        if t == "none":
+            continue
+        v = values(t)
+        if len(v) < 2:
+            out.append(f"- {t}: fewer than 2 seeds, no verdict")
+            continue
+        mean, se = mean_se(v)
+        diff, se_diff = mean - b_mean, math.sqrt(se ** 2 + b_se ** 2)
+        better = diff > 0 if higher_better else diff < 0
+        call = "no clear effect" if abs(diff) <= 2 * se_diff else ("helps" if better else "hurts")
+        out.append(f"- {t}: {call} ({key} {mean:.2f} vs {b_mean:.2f}, difference {diff:+.2f} ± {se_diff:.2f})")
+    return out
+
+
 def write_markdown(path: Path, records: list[dict], meta: dict) -> None:
     lines = ["# Training tricks: each alone against the plain recipe (docs/tricks.md)", ""]
     partial = []
@@ -149,8 +176,11 @@ def write_markdown(path: Path, records: list[dict], meta: dict) -> None:
         recs = [r for r in records if r["suite"] == suite]
         if not recs:
             continue
-        want = meta["seeds"].get(suite, SUITES[suite]["seeds"])
+        want = SUITES[suite]["seeds"]  # the protocol's seeds: fewer make the table PARTIAL
         tricks = [t for t in TRICKS if any(r["trick"] == t for r in recs)]
+        missing = [t for t in TRICKS if t not in tricks and t not in SUITES[suite]["skip"]]
+        if missing:
+            partial.append(f"{suite}: not run: {', '.join(missing)}")
         lines += [f"## {suite}: preset `{SUITES[suite]['preset']}`, {recs[0]['config']['train']['steps']} steps", ""]
         if suite == "grid":
             lines += [f"Scored on the worst of sampling seeds {meta['sample_seeds']} (2,500 samples each).", "",
@@ -170,10 +200,15 @@ def write_markdown(path: Path, records: list[dict], meta: dict) -> None:
                 cells = [_fmt(*mean_se([r["fid"] for r in ok]), 2), _fmt(*mean_se([r["precision"] for r in ok]), 3),
                          _fmt(*mean_se([r["recall"] for r in ok]), 3)]
             lines.append(f"| {t} | {len(rs)} | " + " | ".join(cells) + f" | {len(rs) - len(ok)} | {ms} |")
-        lines.append("")
+        lines += [""] + verdicts(recs, tricks, "modes" if suite == "grid" else "fid", suite == "grid") + [""]
+    for suite in SUITES:
+        if not any(r["suite"] == suite for r in records):
+            partial.append(f"suite {suite} not run")
     head = ["**PARTIAL**: " + "; ".join(partial) + ".", ""] if partial else []
-    lines[2:2] = head + [f"Machine: {meta['cpu']}, one torch thread per run, {meta['jobs']} runs at a time; "
-                         f"written {meta['written']}. Command: `{meta['command']}`.", ""]
+    commands = sorted({r.get("command") or "(not recorded)" for r in records})
+    lines[2:2] = head + [f"Machine: {meta['cpu']}, one torch thread per run, shared with other jobs (ms/step is "
+                         f"indicative); written {meta['written']}. The runs came from:", ""] + \
+        [f"- `{c}`" for c in commands] + [""]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -190,6 +225,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--time-limit", type=float, default=None, help="minutes; no new run starts after it")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--report", action="store_true", help="only rewrite tricks.md from every run in the log")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +237,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         ap.error(f"unknown tricks {unknown}; known: {', '.join(TRICKS)}")
     sample_seeds = [int(s) for s in args.sample_seeds.split(",")]
     seeds = {s: args.seeds or SUITES[s]["seeds"] for s in suites}
+    command = "python benchmarks/tricks.py " + " ".join(argv if argv is not None else sys.argv[1:])
     tasks = []
     for seed in range(max(seeds.values())):  # seed by seed: a time-limited run leaves even cells
         for suite in suites:
@@ -211,7 +248,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     continue
                 steps = args.steps if suite == "grid" else args.fashion_steps
                 tasks.append({"suite": suite, "trick": t, "seed": seed, "config": task_config(suite, t, steps),
-                              "sample_seeds": sample_seeds, "n": args.n})
+                              "sample_seeds": sample_seeds, "n": args.n, "command": command})
     done = []
     if args.resume:
         have = {(r["suite"], r["trick"], r["seed"]): r for r in read_runs(log_path)}
@@ -220,8 +257,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             if rec and canonical_config(rec.get("config")) == canonical_config(task["config"]):
                 done.append(rec)
                 tasks.remove(task)
-    elif log_path.exists():
+    elif log_path.exists() and not args.report:
         log_path.unlink()
+    if args.report:
+        tasks = []
     t_start = time.time()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         pending = []
@@ -250,10 +289,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"{rec['suite']} {rec['trick']} seed {rec['seed']}: {summary} ({rec['seconds']} s)"
                       f"{' ERROR ' + rec['error'] if rec['error'] else ''}", file=sys.stderr)
     meta = {"cpu": f"{cpu_model()} ({platform.machine()})", "jobs": args.jobs, "seeds": seeds,
-            "sample_seeds": sample_seeds, "command": "python benchmarks/tricks.py " + " ".join(argv or sys.argv[1:]),
+            "sample_seeds": sample_seeds,
             "written": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    write_markdown(out / "tricks.md", sorted(done, key=lambda r: (r["suite"], list(TRICKS).index(r["trick"]), r["seed"])),
-                   meta)
+    # the table holds every run of the log (the newest per cell and seed), not only this invocation's
+    latest = {(r["suite"], r["trick"], r["seed"]): r for r in read_runs(log_path) if r.get("trick") in TRICKS}
+    write_markdown(out / "tricks.md", sorted(latest.values(), key=lambda r: (r["suite"], list(TRICKS).index(r["trick"]),
+                                                                             r["seed"])), meta)
     print(f"wrote {out / 'tricks.md'}", file=sys.stderr)
     return 0
 
