@@ -58,6 +58,7 @@ class ModelConfig:
     vbn_ref: int = 64  # g_norm=vbn: size of G's fixed reference batch of latents
     d_norm: str = "batch"  # batch | none
     d_dropout: float = 0.0  # dropout in the MLP discriminator (the original paper used it)
+    d_maxout: int = 0  # k >= 2: the MLP discriminator's hidden units are maxout units of k pieces (0 = LeakyReLU)
     max_channels: int = 512  # dcgan: cap on channels at low resolution
     init: str = "dcgan"  # dcgan: N(0, 0.02) weights | default: PyTorch's
     d_pack: int = 1  # PacGAN packing (Lin et al. 2018): D judges d_pack samples at once (1 = off)
@@ -92,6 +93,10 @@ class ModelConfig:
                "must be >= 0 (minibatch discrimination kernels; 0 = off)")
         _check(self.d_minibatch_dim >= 1, "model.d_minibatch_dim", self.d_minibatch_dim, "must be >= 1")
         _check(0.0 <= self.d_dropout < 1.0, "model.d_dropout", self.d_dropout, "must be in [0, 1)")
+        _check(self.d_maxout == 0 or self.d_maxout >= 2, "model.d_maxout", self.d_maxout,
+               "must be 0 (LeakyReLU units) or >= 2 (pieces per maxout unit)")
+        _check(self.d_maxout == 0 or self.arch == "mlp", "model.d_maxout", self.d_maxout,
+               f"is for the MLP discriminator, but model.arch={self.arch}; set model.arch=mlp or model.d_maxout=0")
         _check(self.init in ("dcgan", "default"), "model.init", self.init,
                "must be 'dcgan' or 'default'")
         _check(self.d_pack >= 1, "model.d_pack", self.d_pack,

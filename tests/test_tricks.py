@@ -341,3 +341,26 @@ def test_resume_without_the_terms_state_differs(tmp_path, monkeypatch):
     gankit.resume(tmp_path / "b", steps=6, progress=False)
     a, b = final_tensors(straight.path), final_tensors(tmp_path / "b")
     assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith(("G.", "D.")))
+
+
+# --------------------------------------------------------------------------- the original paper's setting
+
+
+def test_maxout_by_hand_and_the_original_paper_preset():
+    from gankit.nets.layers import Maxout
+
+    unit = Maxout(2, 1, 3)
+    with torch.no_grad():
+        unit.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        unit.linear.bias.zero_()
+    assert_close(unit(torch.tensor([[2.0, -3.0], [-1.0, -1.0]])), torch.tensor([[2.0], [2.0]]))  # max(x1, x2, -x1-x2)
+    cfg = load_config("fashion-original", ["model.g_width=16", "model.d_width=8", "data.batch_size=16",
+                                            "train.threads=1"])
+    assert cfg.model.d_maxout == 5 and cfg.train.d_optim.name == "sgd" and cfg.model.z_dist == "uniform"
+    trainer = Trainer(cfg, None, progress=False)
+    assert any(isinstance(m, Maxout) for m in trainer.D.modules())
+    assert any(isinstance(m, nn.Dropout) for m in trainer.D.modules())
+    stats = trainer.iteration(want_stats=True)
+    assert all(math.isfinite(float(v)) for v in stats.values())
+    with pytest.raises(GankitError, match="model.d_maxout"):
+        load_config("digits", ["model.d_maxout=3"])  # dcgan

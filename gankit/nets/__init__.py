@@ -81,7 +81,7 @@ def _dcgan_generator(cfg: Any, spec: DataSpec) -> DCGANGenerator:
 @ARCHS.register("mlp")
 def _mlp(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     return _mlp_generator(cfg, spec), MLPDiscriminator(d_shape, cfg.d_width, cfg.d_layers, cfg.d_norm,
-                                                       cfg.d_dropout, **_d_cond(cfg, spec))
+                                                       cfg.d_dropout, **_d_cond(cfg, spec), maxout=cfg.d_maxout)
 
 
 @ARCHS.register("dcgan")

@@ -9,7 +9,7 @@ from torch import nn
 
 from gankit.nets.base import Discriminator, Generator
 from gankit.nets.conditioning import CondSequential, norm_layer
-from gankit.nets.layers import OutputActivation
+from gankit.nets.layers import Maxout, OutputActivation
 from gankit.nets.output import DOutput
 
 
@@ -37,12 +37,15 @@ class MLPGenerator(Generator):
 
 class MLPDiscriminator(Discriminator):
     def __init__(self, shape: tuple, width: int, layers: int, norm: str = "none",
-                 dropout: float = 0.0, cond: str = "none", num_classes: int = 0) -> None:
+                 dropout: float = 0.0, cond: str = "none", num_classes: int = 0, maxout: int = 0) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         fan_in = math.prod(shape) + self.setup_conditioning(cond, num_classes)
         for _ in range(layers):
-            blocks += [nn.Linear(fan_in, width), norm_layer(norm, width, 1), nn.LeakyReLU(0.2, inplace=True)]
+            if maxout:  # maxout units (the original paper's D), else linear + LeakyReLU(0.2)
+                blocks += [Maxout(fan_in, width, maxout), norm_layer(norm, width, 1)]
+            else:
+                blocks += [nn.Linear(fan_in, width), norm_layer(norm, width, 1), nn.LeakyReLU(0.2, inplace=True)]
             if dropout > 0:
                 blocks.append(nn.Dropout(dropout))
             fan_in = width
