@@ -328,6 +328,20 @@ def test_exact_resume_with_every_trick_at_once(tmp_path):
     a, b = final_tensors(straight.path), final_tensors(tmp_path / "b")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert {"terms.historical.d.mean", "terms.historical.g.mean", "terms.image_pool.pool", "G.vbn_ref"} <= set(a)
+    model = gankit.load(straight.path)  # a VBN generator loads with its reference batch and samples alike
+    assert torch.equal(model.G.vbn_ref, a["G.vbn_ref"])
+    x = model.sample(5, seed=3)
+    assert x.shape == (5, 8, 8, 1) and (x == gankit.load(straight.path).sample(5, seed=3)).all()
+
+
+def test_cli_refuses_label_smoothing_on_a_critic_in_one_line(tmp_path):
+    from helpers import gankit as cli
+
+    proc = cli("train", "ring-wgan", "objective.terms={label_smoothing: {}}", "--steps", "1", "--no-progress",
+               "--out", str(tmp_path / "r"))
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert "objective.terms.label_smoothing' has no meaning for objective.name=wgan" in lines[0]
 
 
 def test_resume_without_the_terms_state_differs(tmp_path, monkeypatch):
