@@ -170,7 +170,7 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "sampler": self.sampler.state_dict(), "objective": self.objective.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
+            "rng": {"torch": torch.get_rng_state()}, "monitor": self.monitor.state_dict(),
         }
         terms_state = self.objective.terms_state_dict()
         if terms_state:
@@ -196,6 +196,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.objective.load_state_dict(state.get("objective", {}))
         self.objective.load_terms_state_dict(state.get("terms", {}))
+        self.monitor.load_state_dict(state.get("monitor", {}))
         if self.evaluator is not None:
             self.evaluator.load_state_dict(state.get("eval", {}))
         torch.set_rng_state(state["rng"]["torch"])
@@ -233,6 +234,7 @@ class Trainer:
         stats: dict = {}
         y = None
         t = self.cfg.train
+        obj.begin_iteration(self.step, G, D)  # the step and the players, for the terms (objectives/auxiliary.py)
         if t.lr_decay != "none":
             factor = lr_factor(self.step, t.steps, t.lr_decay, t.lr_decay_start)
             set_lr(self.opt_g, t.g_optim.lr, factor)
@@ -396,6 +398,10 @@ class Trainer:
                    f"against {p['n_real']:,} real items, {p['extractor']} features")
             caveats = {"caveats": " ".join(p["warnings"])} if p.get("warnings") else {}
             log.write({"type": "eval", "step": self.step, **scores, "how": how, **caveats})
+        n_modes = len(self.data.modes) if getattr(self.data, "modes", None) is not None else 0  # toy data
+        for alert in self.monitor.update_scores(scores, n_modes):
+            if log is not None:
+                log.write({"type": "warning", "step": self.step, "key": alert.key, "message": alert.message})
         if self.evaluator.update_best(scores, self.step) and self.run is not None:
             self.save_best()
         return result
