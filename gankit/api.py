@@ -105,7 +105,7 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
         return RunResult(run.path, trainer.step, {})
     print(f"gankit: resuming {run.path} from step {trainer.step} of {total}"
           + ("" if latest is not None else " (no checkpoint yet: starting over)"), file=sys.stderr)
-    from gankit.training.checkpoint import atomic_write_text
+    from gankit.fileio import atomic_write_text
 
     atomic_write_text(run.config_file, cfg.to_yaml())
     run.truncate_log(trainer.step)
