@@ -29,6 +29,7 @@ from gankit.training.ema import EMA
 from gankit.training.evaluation import TrainingEvaluator, scores_at_end
 from gankit.training.monitor import Monitor, mean_pairwise_distance
 from gankit.training.optim import build_optimizer, lr_factor, set_lr
+from gankit.training.precision import Player, check_precision, make_scaler
 from gankit.training.rundir import JsonlLog, RunDir
 from gankit.training.snapshots import render_real, render_step
 
@@ -117,11 +118,14 @@ class Trainer:
         self.objective = build_objective(cfg.objective)
         self.opt_g = build_optimizer(t.g_optim, self.G.parameters())
         self.opt_d = build_optimizer(t.d_optim, self.D.parameters())
+        check_precision(t.precision, self.device)
+        self.scalers = {"G": make_scaler(t.precision, self.device), "D": make_scaler(t.precision, self.device)}
         self.ema = EMA(self.G, t.ema, t.ema_start, t.ema_rampup) if t.ema > 0 else None
         self.warnings: list[str] = []  # said now on stderr, and written to the log when training starts
         self._fit_batch_to_data()
         self.sampler = BatchSampler(self.data, cfg.data.batch_size, seed=t.seed)
         self.phases = self.objective.schedule()
+        self._players = self._make_players()
         self._methods = {p.name: getattr(self.objective, f"{p.name.lower()}_step") for p in self.phases}
         self.batch_size = cfg.data.batch_size
         self.conditional = cfg.conditional
@@ -179,6 +183,9 @@ class Trainer:
             state["G_ema"] = self.ema.shadow.state_dict()
         if self.evaluator is not None:
             state["eval"] = self.evaluator.state_dict()
+        for net, scaler in self.scalers.items():
+            if scaler is not None:
+                state[f"scaler_{net.lower()}"] = scaler.state_dict()
         if self.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -198,6 +205,9 @@ class Trainer:
         self.objective.load_terms_state_dict(state.get("terms", {}))
         if self.evaluator is not None:
             self.evaluator.load_state_dict(state.get("eval", {}))
+        for net, scaler in self.scalers.items():
+            if scaler is not None and f"scaler_{net.lower()}" in state:
+                scaler.load_state_dict(state[f"scaler_{net.lower()}"])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
@@ -227,9 +237,19 @@ class Trainer:
         return self.ema.shadow if self.ema is not None else self.G
 
     # ------------------------------------------------------------------ one iteration
+    def _make_players(self) -> dict:
+        """(G, D) as each phase's step sees them, by the net that phase trains. In fp32 they are the
+        modules themselves; otherwise :class:`Player` views that run under autocast and return fp32."""
+        precision = self.cfg.train.precision
+        if precision == "fp32":
+            return {"G": (self.G, self.D), "D": (self.G, self.D)}
+        def view(module: torch.nn.Module, net: str) -> Player:
+            return Player(module, precision=precision, device=self.device, scaler=self.scalers[net])
+        return {"G": (view(self.G, "G"), view(self.D, "G")), "D": (view(self.G, "D"), view(self.D, "D"))}
+
     def iteration(self, want_stats: bool) -> dict:
         """One generator step and the discriminator steps before it; returns detached stats."""
-        G, D, obj = self.G, self.D, self.objective
+        obj = self.objective
         stats: dict = {}
         y = None
         t = self.cfg.train
@@ -243,8 +263,10 @@ class Trainer:
             if phase.every > 1 and (self.step + 1) % phase.every:
                 continue
             g_phase = phase.net == "G"
-            D.requires_grad_(not g_phase)  # no D weight gradients in G's step
+            G, D = self._players[phase.net]
+            self.D.requires_grad_(not g_phase)  # no D weight gradients in G's step
             opt, params = (self.opt_g, self.g_params) if g_phase else (self.opt_d, self.d_params)
+            scaler = self.scalers[phase.net]
             run_phase = self._methods[phase.name]
             for i in range(phase.repeat):
                 if g_phase and not obj.g_uses_real:
@@ -256,23 +278,31 @@ class Trainer:
                     if self.device.type != "cpu":
                         real = real.to(self.device, non_blocking=True)
                         y = y.to(self.device, non_blocking=True) if y is not None else None
-                z = G.sample_z(self.batch_size, device=self.device)
+                z = self.G.sample_z(self.batch_size, device=self.device)
                 opt.zero_grad(set_to_none=True)
                 if g_phase:
                     result = run_phase(G, D, real, y, z)
                 else:
                     result = run_phase(G, D, real, y, z, last=i == phase.repeat - 1)
-                result.loss.backward()
-                if want_stats:
-                    stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
-                opt.step()
+                if scaler is None:
+                    result.loss.backward()
+                    if want_stats:
+                        stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
+                    opt.step()
+                else:  # fp16: scaled backward, unscaled gradients for the norm, a step skipped on inf
+                    scaler.scale(result.loss).backward()
+                    if want_stats:
+                        scaler.unscale_(opt)
+                        stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
+                    scaler.step(opt)
+                    scaler.update()
                 if not g_phase:
-                    obj.after_d_step(D)
+                    obj.after_d_step(self.D)
             stats.update(result.stats)
-        D.requires_grad_(True)
+        self.D.requires_grad_(True)
         self.step += 1
         if self.ema is not None:
-            self.ema.update(G, self.step)
+            self.ema.update(self.G, self.step)
         obj.after_g_step(stats)
         return stats
 
