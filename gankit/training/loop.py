@@ -33,6 +33,7 @@ from gankit.training.optim import build_optimizer, lr_factor, set_lr
 from gankit.training.precision import Player, check_precision, make_scaler
 from gankit.training.rundir import JsonlLog, RunDir
 from gankit.training.snapshots import render_real, render_step
+from gankit.training.tensorboard import check_tensorboard, make_duties
 
 
 def data_spec(data: Any) -> DataSpec:
@@ -117,9 +118,15 @@ class Trainer:
         G, D = build_nets(cfg.model, self.spec, **cfg.heads)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.objective = build_objective(cfg.objective)
-        self.opt_g = build_optimizer(t.g_optim, self.G.parameters())
-        self.opt_d = build_optimizer(t.d_optim, self.D.parameters())
+        if t.channels_last and self.spec.kind == "image":
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.opt_g = build_optimizer(t.g_optim, self.G.parameters(), t.optim_impl)
+        self.opt_d = build_optimizer(t.d_optim, self.D.parameters(), t.optim_impl)
         check_precision(t.precision, self.device)
+        if t.tensorboard:
+            check_tensorboard()
+        self._duties: list = []  # optional duties of a run with a folder (TensorBoard), set up by fit
         self.scalers = {"G": make_scaler(t.precision, self.device), "D": make_scaler(t.precision, self.device)}
         self.ema = EMA(self.G, t.ema, t.ema_start, t.ema_rampup) if t.ema > 0 else None
         self.warnings: list[str] = []  # said now on stderr, and written to the log when training starts
@@ -272,11 +279,14 @@ class Trainer:
     def _make_players(self) -> dict:
         """(G, D) as each phase's step sees them, by the net that phase trains. In fp32 they are the
         modules themselves; otherwise :class:`Player` views that run under autocast and return fp32."""
-        precision = self.cfg.train.precision
+        precision, compiled = self.cfg.train.precision, self.cfg.train.compile
         self._hand_reduced: set = set()  # phases whose gradients are averaged over ranks by hand
-        if precision == "fp32" and not self.ranks.active:
+        if precision == "fp32" and not self.ranks.active and not compiled:
             return {p.name: (self.G, self.D) for p in self.phases}
         G_ddp, D_ddp = (distributed.wrap(m, self.ranks, self.device) for m in (self.G, self.D))
+        bare_D = self.D
+        if compiled:  # one compiled forward per way of calling a net; the modules (and checkpoints) stay as they are
+            G_ddp, D_ddp, bare_D = (torch.compile(m) for m in (G_ddp, D_ddp, self.D))
 
         def view(module: torch.nn.Module, forward: Any, net: str) -> Player:
             return Player(module, forward, precision=precision, device=self.device, scaler=self.scalers[net])
@@ -284,7 +294,7 @@ class Trainer:
         players = {}
         for p in self.phases:
             if p.net == "G":  # G's step trains G only: the bare D (no DDP reduction for weights it keeps)
-                players[p.name] = (view(self.G, G_ddp, "G"), view(self.D, self.D, "G"))
+                players[p.name] = (view(self.G, G_ddp, "G"), view(self.D, bare_D, "G"))
             elif p.name == "D":
                 players[p.name] = (view(self.G, G_ddp, "D"), view(self.D, D_ddp, "D"))
             else:  # a penalty-only D phase (lazy R1): some weights get no gradient, which DDP would wait for
@@ -370,6 +380,7 @@ class Trainer:
         log = JsonlLog(run.log_file) if run else None
         self._install_signals()
         trained_before = 0.0  # seconds of the run's earlier segments: the log's clock continues from there
+        self._duties = make_duties(t.tensorboard, run.path if run else None, self.step)
         if run:
             trained_before = run.begin_segment(self.step, t.steps, name=self.cfg.name, gankit=__version__,
                                                world_size=self.ranks.world)
@@ -402,6 +413,7 @@ class Trainer:
                               "img_per_s": round(rate, 1)}
                     if log:
                         log.write(record)
+                    self._tell("on_record", record)
                     for alert in self.monitor.update(last, diversity):
                         if log:
                             log.write({"type": "warning", "step": self.step, "key": alert.key,
@@ -428,6 +440,7 @@ class Trainer:
                     self.snapshot()
                 if ckpt_now:
                     self.save()
+                    self._tell("flush")
                     if run is not None:
                         run.end_segment(self.step)  # a kill -9 later keeps the history up to this checkpoint
                         if self.step < t.steps:
@@ -440,8 +453,10 @@ class Trainer:
             bar.close()
             if log:
                 log.close()
+            self._tell("close")
             raise self._interrupted(str(exc) or "stopped by a second Ctrl-C") from None
         bar.close()
+        self._tell("close")
         if run is not None:
             run.end_segment(self.step, "finished")
             run.write_info(status="finished", finished=time.time(), step=self.step)
@@ -477,6 +492,7 @@ class Trainer:
 
             append_record(self.run.eval_file, {"type": "eval", "step": self.step, "time": time.time(), **scores,
                                                "provenance": result["provenance"]})
+        self._tell("on_record", {"type": "eval", "step": self.step, **scores})
         if log is not None:
             p = result["provenance"]
             how = (f"{', '.join(p['metrics'])} of {p['n_fake']:,} samples ({'EMA' if self.ema is not None else 'G'}) "
@@ -531,7 +547,14 @@ class Trainer:
     def snapshot(self) -> None:
         if self.run is None:
             return
-        render_step(self, self.run.samples / f"step_{self.step:07d}.png")
+        path = self.run.samples / f"step_{self.step:07d}.png"
+        render_step(self, path)
+        self._tell("on_snapshot", self.step, path)
+
+    def _tell(self, event: str, *args: Any) -> None:
+        """Call ``event`` on each of the run's optional duties (TensorBoard)."""
+        for duty in self._duties:
+            getattr(duty, event)(*args)
 
     def _report(self) -> None:
         from gankit.report import build_report

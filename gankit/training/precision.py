@@ -69,7 +69,7 @@ class Player:
 
     def __init__(self, module: torch.nn.Module, forward: Optional[Callable] = None, precision: str = "fp32",
                  device: Optional[torch.device] = None, scaler: Optional[torch.amp.GradScaler] = None) -> None:
-        self.__dict__.update(_module=module, _forward=forward or module, _precision=precision,
+        self.__dict__.update(_module=module, _forward=forward if forward is not None else module, _precision=precision,
                              _device=device or torch.device("cpu"), _scaler=scaler)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
