@@ -42,6 +42,7 @@ class Ranks:
     local_rank: int = 0
     backend: Optional[str] = None
     owned: bool = False  # gankit opened the process group (and closes it when training ends)
+    device: torch.device = torch.device("cpu")  # where collectives' tensors live (nccl: this rank's GPU)
 
     @property
     def active(self) -> bool:
@@ -78,7 +79,8 @@ def setup(device: torch.device) -> tuple[Ranks, torch.device]:
     owned = not tdist.is_initialized()
     if owned:
         tdist.init_process_group(backend)
-    return Ranks(tdist.get_rank(), tdist.get_world_size(), local_rank, backend, owned), device
+    comm = device if backend == "nccl" else torch.device("cpu")
+    return Ranks(tdist.get_rank(), tdist.get_world_size(), local_rank, backend, owned, comm), device
 
 
 def shutdown(ranks: Ranks) -> None:
@@ -146,7 +148,7 @@ def mean_stats(stats: dict, ranks: Ranks) -> dict:
     if not ranks.active or not stats:
         return stats
     keys = sorted(stats)
-    values = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64)
+    values = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64, device=ranks.device)
     tdist.all_reduce(values)
     values /= ranks.world
     return dict(zip(keys, values.tolist()))
@@ -156,7 +158,7 @@ def any_rank(flag: bool, ranks: Ranks) -> bool:
     """True on every rank when it is true on one (a stop signal seen by one rank stops all at one step)."""
     if not ranks.active:
         return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=ranks.device)
     tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
     return bool(t.item())
 
