@@ -116,8 +116,9 @@ def test_lazy_penalty_phase_matches_one_rank(tmp_path):
 
 def test_a_failing_rank_stops_the_job_and_leaves_whole_checkpoints(tmp_path):
     out = tmp_path / "fail"
-    res = torchrun("train", "ring", *RING, "--steps", str(STEPS), "--out", str(out), "--no-progress",
-                   script=(str(ROOT / "tests" / "ddp_failing_worker.py"), "15"))
+    # bf16 here: DDP, autocast and R1's double backward together for the 15 steps before the failure
+    res = torchrun("train", "ring", *RING, "train.precision=bf16", "--steps", str(STEPS), "--out", str(out),
+                   "--no-progress", script=(str(ROOT / "tests" / "ddp_failing_worker.py"), "15"))
     text = res.stdout + res.stderr
     assert res.returncode != 0
     assert "injected failure on rank 1 at step 15" in text
