@@ -177,7 +177,7 @@ class TrainConfig:
     precision: str = "fp32"
     tensorboard: bool = False  # also write TensorBoard events to RUN/tensorboard (log.jsonl stays the record)
     # the faster path (docs/speed.md; benchmarks/results/throughput.md says what each one measures here)
-    compile: bool = False  # torch.compile G's and D's forwards (not with gradient penalties: no double backward)
+    compile: bool = False  # torch.compile G's and D's forwards (untested with gradient penalties' double backward)
     channels_last: bool = False  # image nets' weights in channels_last memory format
     optim_impl: str = "default"  # default | foreach | fused: torch.optim's multi-tensor or fused Adam/SGD/RMSProp
 
