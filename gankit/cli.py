@@ -159,8 +159,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                   "(see 'gankit presets')")
             result = gankit.train(args.config, args.overrides, out=args.out, steps=args.steps,
                                   seed=args.seed, progress=not args.no_progress)
-        print(f"run: {result.path}")
-        print(f"report: {result.report}")
+        if result.path is not None:  # None on the ranks other than 0 under torchrun, which write nothing
+            print(f"run: {result.path}")
+            print(f"report: {result.report}")
         return 0
     if args.command == "sample":
         if not args.out.endswith((".png", ".npz")):

@@ -189,9 +189,21 @@ class TrainConfig:
     # else 1; 0 = PyTorch's own default (one per core), which collapses when another job holds a core
     # (benchmarks/results/threads.md).
     threads: Optional[int] = None
+    # fp32 | bf16 | fp16: the forward passes under torch.autocast, losses in fp32 (docs/speed.md);
+    # bf16 on CPU or CUDA, fp16 on CUDA only (with a GradScaler per optimizer)
+    precision: str = "fp32"
+    tensorboard: bool = False  # also write TensorBoard events to RUN/tensorboard (log.jsonl stays the record)
+    # the faster path (docs/speed.md; benchmarks/results/throughput.md says what each one measures here)
+    compile: bool = False  # torch.compile G's and D's forwards (untested with gradient penalties' double backward)
+    channels_last: bool = False  # image nets' weights in channels_last memory format
+    optim_impl: str = "default"  # default | foreach | fused: torch.optim's multi-tensor or fused Adam/SGD/RMSProp
 
     def validate(self) -> None:
         _check(self.steps >= 0, "train.steps", self.steps, "must be >= 0")
+        _check(self.precision in ("fp32", "bf16", "fp16"), "train.precision", self.precision,
+               "must be fp32, bf16 or fp16")
+        _check(self.optim_impl in ("default", "foreach", "fused"), "train.optim_impl", self.optim_impl,
+               "must be default, foreach or fused")
         for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "n_show"):
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "must be >= 1")
         _check(0.0 <= self.ema < 1.0, "train.ema", self.ema, "must be in [0, 1)")
