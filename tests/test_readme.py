@@ -58,6 +58,18 @@ CHECKED: dict = {
     "gankit train digits-cgan --out runs/dcgan-c": Run(TINY_DIGITS + ["--steps", "20", *FAST]),
     "gankit sample runs/dcgan-c --label 3 --n 64 --out threes.png": Run(),
     "gankit sample runs/dcgan-c --per-class 8 --out classes.png": Run(),
+    "gankit sample runs/fashion --truncation 0.5 --out typical.png": Run(needs_fashion=True),
+    "gankit eval runs/fashion --truncation 0.5,1,2,inf --n 10000":
+        Run(["--metrics", "fid,pr"], {"10000": "300"}, needs_fashion=True),
+    "gankit interpolate runs/fashion --seeds 3,17,42 --frames 16 --out walk.gif":
+        Run(replace={"16": "3"}, needs_fashion=True),
+    "gankit interpolate runs/dcgan-c --seeds 5 --walk-labels --out classes-walk.png": Run(),
+    # a 4-step model makes no confident Sneaker or Sandal: the class: exemplars are replaced by seeds
+    "gankit arithmetic runs/fashion --a class:Sneaker --b class:Sandal --c 7,8,9 --out arithmetic.png":
+        Run(replace={"class:Sneaker": "1,2,3", "class:Sandal": "4,5,6"}, needs_fashion=True),
+    "gankit guide runs/fashion --target Sneaker --out guided.png":
+        Run(["--steps", "3", "--n", "4", "--restarts", "0", "--no-judge"], needs_fashion=True),
+    "gankit features runs/fashion --split test --out d-features.npz": Run(["--n", "20"], needs_fashion=True),
     "gankit eval runs/dcgan-c --metrics fid,intra_fid,label_agreement,cas":
         Run(["--n", "300", "--no-cache"]),
     "gankit export runs/dcgan-c --format onnx --out dcgan-c.onnx": Run(),
