@@ -19,6 +19,7 @@ from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
 from gankit.nets.resnet import ResNetDiscriminator, ResNetGenerator, block_plan, pick_attention
 from gankit.nets.spectral import apply_spectral_norm
+from gankit.nets.stylegan import StyleGenerator
 from gankit.nets.tricks import PackedDiscriminator, packed_shape
 from gankit.registry import ARCHS
 
@@ -123,6 +124,23 @@ def _resnet(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discri
 @ARCHS.register("sagan")
 def _sagan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     return _resnet_nets(cfg, spec, d_shape, attention=True)
+
+
+@ARCHS.register("stylegan")
+def _stylegan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    block_plan(spec.shape, spec.kind, cfg.arch)
+    if cfg.g_cond == "cbn":
+        raise GankitError("model.g_cond=cbn is not available for model.arch=stylegan (its generator has no "
+                          "BatchNorm); use model.g_cond=concat (y's code joins z before the mapping network)")
+    if cfg.g_norm != "none":
+        raise GankitError(f"model.g_norm={cfg.g_norm} is not available for model.arch=stylegan (its generator "
+                          f"normalizes by demodulation or AdaIN, model.style_norm); set model.g_norm=none")
+    g = StyleGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.max_channels, cfg.mapping_layers, cfg.mapping_lr_mul,
+                       cfg.style_mixing, cfg.style_norm, cfg.z_dist, cfg.z_categories, arch=cfg.arch,
+                       **_g_cond(cfg, spec))
+    d = ResNetDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels, cfg.attn_res, mbstd=4,
+                            arch=cfg.arch, **_d_cond(cfg, spec))
+    return g, d
 
 
 def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0, code_continuous: int = 0, learn_std: bool = True,
