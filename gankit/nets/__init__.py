@@ -12,6 +12,7 @@ from torch import nn
 from gankit.errors import GankitError
 from gankit.nets.autoencoder import dcgan_autoencoder, mlp_autoencoder
 from gankit.nets.base import Discriminator, Generator
+from gankit.nets.biggan import BigGANGenerator
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_plan
 from gankit.nets.heads import AuxHeadsDiscriminator
 from gankit.nets.layers import dcgan_init
@@ -124,6 +125,20 @@ def _resnet(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discri
 @ARCHS.register("sagan")
 def _sagan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     return _resnet_nets(cfg, spec, d_shape, attention=True)
+
+
+@ARCHS.register("biggan")
+def _biggan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    base, stages = block_plan(spec.shape, spec.kind, cfg.arch)
+    if cfg.g_norm != "batch":
+        raise GankitError(f"model.g_norm={cfg.g_norm} is not available for model.arch=biggan (hierarchical z "
+                          f"enters through its conditional BatchNorms); set model.g_norm=batch")
+    attn = pick_attention(cfg.attn_res, base, stages, cfg.arch, default=False)
+    g = BigGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.max_channels, attn, cfg.shared_dim, cfg.z_dist,
+                        cfg.z_categories, arch=cfg.arch, **_g_cond(cfg, spec))
+    d = ResNetDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels, attn, arch=cfg.arch,
+                            **_d_cond(cfg, spec))
+    return g, d
 
 
 @ARCHS.register("stylegan")

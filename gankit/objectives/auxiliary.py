@@ -24,7 +24,8 @@ from gankit.registry import TERMS
 @dataclass
 class TermInputs:
     """What a term sees of one step. ``player`` is 'd' or 'g'. ``fake_z``/``fake_y``: the latent and
-    the labels G made the fakes from; ``real_out``/``real_y`` only in D's step."""
+    the labels G made the fakes from; ``real_out``/``real_y`` only in D's step; ``g_net``/``d_net``: G and D
+    (None where an objective does not hand them over)."""
 
     player: str
     fake_out: DOutput
@@ -32,6 +33,8 @@ class TermInputs:
     fake_y: Optional[torch.Tensor] = None
     real_out: Optional[DOutput] = None
     real_y: Optional[torch.Tensor] = None
+    g_net: Optional[torch.nn.Module] = None  # the players, for terms on their weights (orthogonal regularization)
+    d_net: Optional[torch.nn.Module] = None
 
 
 @dataclass

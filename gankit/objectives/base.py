@@ -87,28 +87,29 @@ class Objective:
             loss = loss + penalty
         stats = {"loss_d": loss.detach(), "d_real": self.d_value(real_out.logits.detach()),
                  "d_fake": self.d_value(fake_out.logits.detach())}
-        return self.with_terms(StepResult(loss, stats), "d", fake_out, z, y, real_out, y)
+        return self.with_terms(StepResult(loss, stats), "d", fake_out, z, y, real_out, y, G=G, D=D)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
         fake_out = D(fake, self.fake_y)
         loss = self.g_loss(fake_out)
-        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out)
+        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out, G=G, D=D)
 
     # ---- auxiliary terms (objective.terms: InfoGAN, ACGAN, ...), added to every objective's steps
     def with_terms(self, result: StepResult, player: str, fake_out: DOutput, z: Optional[torch.Tensor] = None,
                    y: Optional[torch.Tensor] = None, real_out: Optional[DOutput] = None,
-                   real_y: Optional[torch.Tensor] = None) -> StepResult:
+                   real_y: Optional[torch.Tensor] = None, G: Any = None, D: Any = None) -> StepResult:
         """``result`` plus what each auxiliary term adds to ``player``'s ('d' or 'g') loss, with its
-        stats. In G's step the fakes' latent and labels default to those of :meth:`fake_for_g`."""
+        stats. In G's step the fakes' latent and labels default to those of :meth:`fake_for_g`. ``G`` and
+        ``D`` are the players, for terms on their weights."""
         if not self.terms:
             return result
         if player == "g" and z is None:
             z, y = self.fake_z, self.fake_y
         from gankit.objectives.auxiliary import TermInputs
 
-        inputs = TermInputs(player, fake_out, z, y, real_out, real_y)
+        inputs = TermInputs(player, fake_out, z, y, real_out, real_y, G, D)
         loss, stats = result.loss, dict(result.stats)
         for term in self.terms:
             added = term.d_loss(inputs) if player == "d" else term.g_loss(inputs)

@@ -54,7 +54,7 @@ class BEGAN(Objective):
         self._l_real = float(l_real.detach())
         return self.with_terms(StepResult(loss, {"loss_d": loss.detach(), "d_real": l_real.detach(),
                                                  "d_fake": l_fake.detach(), "k_t": self.k}),
-                               "d", fake_out, z, y, real_out, y)
+                               "d", fake_out, z, y, real_out, y, G=G, D=D)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
@@ -65,7 +65,7 @@ class BEGAN(Objective):
         if self._l_real is not None:
             l_fake = float(loss.detach())
             stats["m_global"] = terms.began_convergence(self._l_real, l_fake, self.params.gamma)
-        return self.with_terms(StepResult(loss, stats), "g", fake_out)
+        return self.with_terms(StepResult(loss, stats), "g", fake_out, G=G, D=D)
 
     def after_g_step(self, stats: dict) -> None:
         # L(x) of the iteration's last D step, L(G(z)) of its G step (the paper's L(G(z_G))).

@@ -38,7 +38,8 @@ class EBGAN(Objective):
         e_fake, fake_out = energy(D, fake, y, terms.mse_reconstruction, self.cfg.name)
         loss = terms.d_energy_margin(e_real, e_fake, self.params.margin)
         return self.with_terms(StepResult(loss, {"loss_d": loss.detach(), "d_real": e_real.mean().detach(),
-                                                 "d_fake": e_fake.mean().detach()}), "d", fake_out, z, y, real_out, y)
+                                                 "d_fake": e_fake.mean().detach()}), "d", fake_out, z, y, real_out, y,
+                               G=G, D=D)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
@@ -49,4 +50,4 @@ class EBGAN(Objective):
         pt = terms.pullaway(out.features)
         loss = e_fake.mean() + self.params.pt_weight * pt
         result = StepResult(loss, {"loss_g": loss.detach(), "pt": pt.detach()})
-        return self.with_terms(result, "g", out)
+        return self.with_terms(result, "g", out, G=G, D=D)

@@ -29,4 +29,4 @@ class RaGAN(Objective):
         real_logits = D(real, y).logits  # D is frozen in G's step: no gradient reaches it
         fake_out = D(fake, self.fake_y)  # the labels the fakes were made for (y is the real batch's)
         loss = terms.g_relativistic_average(real_logits, fake_out.logits)
-        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out)
+        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out, G=G, D=D)
