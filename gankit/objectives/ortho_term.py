@@ -40,9 +40,13 @@ def off_diagonal_ortho(net: nn.Module) -> torch.Tensor:
     total = None
     for p in ortho_weights(net):
         w = p.flatten(1)  # [O, rest]
-        gram = w @ w.t()
-        off = gram - torch.diag_embed(torch.diagonal(gram))
-        term = off.pow(2).sum()
+        if w.shape[0] > w.shape[1]:
+            # ||W W^T||_F^2 = ||W^T W||_F^2, a smaller Gram (the first linear of G is [C b b, z chunk]);
+            # the diagonal of W W^T holds the squared row norms
+            term = (w.t() @ w).pow(2).sum() - w.pow(2).sum(dim=1).pow(2).sum()
+        else:
+            gram = w @ w.t()
+            term = (gram - torch.diag_embed(torch.diagonal(gram))).pow(2).sum()
         total = term if total is None else total + term
     if total is None:
         raise GankitError(f"the ortho term found no weight matrices in {type(net).__name__}")
