@@ -23,10 +23,15 @@ SN_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
 def apply_spectral_norm(module: nn.Module, eps: float = 1e-6) -> nn.Module:
     """Spectrally normalize, in place, the weight of every Conv2d, ConvTranspose2d, Linear and
     Embedding inside ``module`` (the projection embedding and heads too, as in SNGAN and BigGAN).
-    BatchNorm and other layers are left as they are. Returns ``module``. Layers already normalized are
+    BatchNorm, the tables of a conditional BatchNorm, and other layers are left as they are. Returns ``module``. Layers already normalized are
     skipped, so calling it twice is harmless. ``eps`` as StudioGAN (1e-6)."""
+    from gankit.nets.conditioning import ConditionalBatchNorm
+
+    # a conditional BatchNorm's per-class gain (1) and bias (0) tables are not weights to normalize: a
+    # zero table has no singular value, and dividing the gains by theirs would undo the "starts at 1"
+    skip = {id(c) for m in module.modules() if isinstance(m, ConditionalBatchNorm) for c in m.modules()}
     for m in list(module.modules()):
-        if isinstance(m, SN_LAYERS) and not parametrize.is_parametrized(m, "weight"):
+        if isinstance(m, SN_LAYERS) and id(m) not in skip and not parametrize.is_parametrized(m, "weight"):
             # ConvTranspose2d's output channels are dim 1 of its weight
             dim = 1 if isinstance(m, nn.ConvTranspose2d) else 0
             spectral_norm(m, eps=eps, dim=dim)

@@ -11,7 +11,9 @@ In training, with probability ``style_mixing`` a batch mixes two latents: ws[:, 
 second z, cutoff uniform in [1, num_ws) (style mixing regularization); ``w_avg`` tracks the mean w
 (decay 0.995, training only, not from the mixing latents) for truncation in W:
 ``G(z, y, psi=0.7)`` or ``G.truncated(z, psi, y)`` make w_avg + psi (w - w_avg) (psi 1 = none).
-``G.noise_mode`` ('random' | 'const' | 'none') picks the noise inputs; export sets 'const'.
+``G.noise_mode`` ('random' | 'const' | 'none') picks the noise inputs; None (the default) is 'random' in
+training and 'const' in eval mode, as NVlabs' generate.py samples: sampling, snapshots and export are then
+deterministic and draw nothing from the training RNG (so a resumed run stays exact).
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class StyleGenerator(Generator):
         chans = channel_plan(width, stages, max_channels)
         self.w_dim = z_dim
         self.style_mixing = style_mixing
-        self.noise_mode = "random"
+        self.noise_mode: Optional[str] = None  # None: random in training, const in eval
         self.mapping = MappingNetwork(self.input_dim, self.w_dim, mapping_layers, mapping_lr_mul)
         self.register_buffer("w_avg", torch.zeros(self.w_dim))
         self.const = nn.Parameter(torch.randn(1, chans[0], self.base, self.base))
@@ -59,7 +61,7 @@ class StyleGenerator(Generator):
 
     def synthesis(self, ws: torch.Tensor, noise_mode: Optional[str] = None) -> torch.Tensor:
         """ws [B, num_ws, w_dim] -> images [B, C, H, W] in [-1, 1]."""
-        mode = noise_mode or self.noise_mode
+        mode = noise_mode or self.noise_mode or ("random" if self.training else "const")
         if mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {mode!r}")
         h = self.const.expand(ws.shape[0], -1, -1, -1)
