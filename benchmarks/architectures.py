@@ -191,7 +191,7 @@ def main() -> int:
     ap.add_argument("--minutes", default="20,40", help="training budgets in minutes (default 20,40)")
     ap.add_argument("--presets", default=",".join(PRESETS), help=f"presets to run (default {','.join(PRESETS)})")
     ap.add_argument("--n", type=int, default=10_000, help="samples per score (default 10000)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as time_to_quality.py: the protocol's 2 cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--features", default="classifier", help="feature extractor (default: the shipped classifier)")
     ap.add_argument("--data-path", default=None, help="folder of the Fashion-MNIST IDX files (default: the usual places)")
