@@ -38,6 +38,7 @@ from time_to_quality import KEYS, METRICS, BudgetClock, _copy_state, _features_w
 import gankit  # noqa: E402
 from gankit.config import load_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
+from gankit.errors import GankitError  # noqa: E402
 from gankit.metrics.evaluate import SampleSet, score  # noqa: E402
 from gankit.nets import build_nets  # noqa: E402
 from gankit.report.grid import save_grid  # noqa: E402
@@ -120,10 +121,15 @@ def style_figures(G, folder: Path, slug: str, seed: int) -> dict:
             "psi": [1.0, 0.7, 0.5, 0.25, 0.0], "mixing_cutoff": cutoff, "num_ws": G.num_ws}
 
 
+def data_overrides(args) -> list[str]:
+    """``--dataset digits`` trains the Fashion presets on the 8x8 digits (a quick check of the protocol)."""
+    out = [] if args.dataset == "fashion_mnist" else [f"data.name={args.dataset}"]
+    return out + ([f"data.path={args.data_path}"] if args.data_path else [])
+
+
 def run_preset(preset: str, args, minutes: list[float], real: SampleSet, grids: Path, tag: str) -> dict:
     overrides = [f"train.threads={args.threads}", "train.device=cpu", f"train.seed={args.seed}", "eval.final=false"]
-    if args.data_path:
-        overrides.append(f"data.path={args.data_path}")
+    overrides += data_overrides(args)
     cfg = load_config(preset, overrides)
     print(f"training {preset} for {minutes[-1]:g} min ...", flush=True)
     snaps, trainer = train(copy.deepcopy(cfg), minutes)
@@ -153,16 +159,19 @@ def run_preset(preset: str, args, minutes: list[float], real: SampleSet, grids: 
 
 def write_markdown(path: Path, results: dict, meta: dict) -> None:
     done = [results[p] for p in meta["presets"] if p in results]
-    missing = [p for p in meta["presets"] if p not in results]
+    cannot = meta.get("cannot_run", {})
+    missing = [p for p in meta["presets"] if p not in results and p not in cannot]
     lines = ["# Architectures for a CPU budget (issue 10)", ""]
     if meta.get("check"):
-        lines += [f"**A check run (budgets {meta['minutes']} min, {meta['n']:,} samples"
+        lines += [f"**A check run (budgets {meta['minutes']} min, {meta['n']:,} samples, data {meta['dataset']}"
                   + (f", data from `{meta['data_path']}`" if meta.get("data_path") else "")
-                  + "), not the protocol: the numbers say nothing about the architectures.**", ""]
+                  + "), not the protocol (Fashion-MNIST, 20 and 40 minutes, 10,000 samples).**", ""]
+    for preset, why in cannot.items():
+        lines += [f"`{preset}` cannot run here: {why}", ""]
     if missing:
         lines += [f"**Partial: not run yet: {', '.join(missing)}** (rerun with `--resume`).", ""]
     lines += [
-        f"Each architecture's preset on Fashion-MNIST, trained by gankit's loop for the same wall-clock budget, "
+        f"Each architecture's preset on {meta['dataset']}, trained by gankit's loop for the same wall-clock budget, "
         f"{meta['threads']} torch thread(s), CPU: {meta['cpu']}; {meta['date']}. The EMA generator is copied when "
         f"the training clock passes each budget and scored afterwards: {meta['n']:,} samples (seed {meta['seed']}) "
         f"against the test images, {meta.get('features_words', meta['features'])}; FID (lower is better), "
@@ -194,6 +203,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as time_to_quality.py: the protocol's 2 cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--features", default="classifier", help="feature extractor (default: the shipped classifier)")
+    ap.add_argument("--dataset", default="fashion_mnist", choices=("fashion_mnist", "digits"),
+                    help="fashion_mnist (the protocol) or digits (the presets' settings on 8x8 digits: a quick check)")
     ap.add_argument("--data-path", default=None, help="folder of the Fashion-MNIST IDX files (default: the usual places)")
     ap.add_argument("--out", default=str(HERE / "results"), help="results folder")
     ap.add_argument("--resume", action="store_true", help="keep the presets already in the results file")
@@ -204,8 +215,9 @@ def main() -> int:
     minutes = sorted(float(m) for m in args.minutes.split(","))
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     torch.set_num_threads(args.threads)
-    check = tuple(minutes) != PROTOCOL_MINUTES or args.n != 10_000 or args.features != "classifier" or bool(args.data_path)
-    tag = "_check" if check else ""
+    check = (tuple(minutes) != PROTOCOL_MINUTES or args.n != 10_000 or args.features != "classifier"
+             or bool(args.data_path) or args.dataset != "fashion_mnist")
+    tag = ("_" + args.dataset if args.dataset != "fashion_mnist" else "") + ("_check" if check else "")
     out = Path(args.out)
     grids = out / "architectures"
     grids.mkdir(parents=True, exist_ok=True)
@@ -215,12 +227,11 @@ def main() -> int:
     if args.resume and saved.get("meta", {}).get("minutes") not in (None, minutes):
         raise SystemExit(f"{results_file} holds budgets {saved['meta']['minutes']}, not {minutes}; drop --resume")
 
-    data_over = [f"data.path={args.data_path}"] if args.data_path else []
-    test = load_dataset(load_config("fashion-dcgan", data_over).data, "test")
+    test = load_dataset(load_config("fashion-dcgan", data_overrides(args)).data, "test")
     real = SampleSet(x=test.x, kind="image", name=test.name, source=test.source, split="test", y=test.y,
                      num_classes=test.num_classes)
     meta = {"minutes": minutes, "check": check, "n": args.n, "seed": args.seed, "threads": args.threads,
-            "features": args.features, "data_path": args.data_path, "presets": presets, "cpu": cpu_model(),
+            "features": args.features, "data_path": args.data_path, "dataset": args.dataset, "presets": presets, "cpu": cpu_model(),
             "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
             "torch": torch.__version__, "gankit": gankit.__version__,
             "command": "nice .venv/bin/python benchmarks/architectures.py " + " ".join(sys.argv[1:])}
@@ -234,7 +245,12 @@ def main() -> int:
             print(f"{preset}: skipped, {need / 60:.1f} min needed and {args.time_limit - used / 60:.1f} left "
                   f"(--time-limit); rerun with --resume", flush=True)
             continue
-        results[preset] = run_preset(preset, args, minutes, real, grids, tag)
+        try:
+            results[preset] = run_preset(preset, args, minutes, real, grids, tag)
+        except GankitError as exc:  # e.g. sagan on 8x8 digits: no side for attention
+            print(f"{preset}: cannot run: {exc}", flush=True)
+            meta.setdefault("cannot_run", {})[preset] = str(exc)
+            continue
         first = results[preset]["rows"][0]["provenance"]
         meta["features_words"] = _features_words({**first, "classifier_accuracy": first.get("classifier_test_accuracy")})
         results_file.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
