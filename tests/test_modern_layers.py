@@ -89,7 +89,7 @@ def test_build_nets_applies_sn_after_the_init_to_d_heads_and_projection():
     assert count_spectral_norms(G) == 0
     assert count_spectral_norms(D) == 4  # 2 convs, the head, the projection embedding, the class head
     w = D.inner.body[0].parametrizations.weight.original
-    assert abs(float(w.std()) - 0.02) < 0.01  # dcgan init reached the stored weight
+    assert abs(float(w.detach().std()) - 0.02) < 0.01  # dcgan init reached the stored weight
 
 
 # --------------------------------------------------------------------------- self-attention
