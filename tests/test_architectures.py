@@ -219,3 +219,16 @@ def test_adain_style_generator_and_non_fused_training_path():
         if type(m).__name__ == "ModulatedConv2d":
             m.fused = False
     assert_close(G2(z), fused, rtol=1e-4, atol=1e-5)  # the export path makes the same images
+
+
+def test_spectral_norm_on_dcgan_resumes_exactly(tmp_path):
+    """model.d_sn / model.g_sn on an architecture of before (DCGAN, with its ConvTranspose2d layers)."""
+    over = ["model.g_width=8", "model.d_width=8", "model.z_dim=8", "data.batch_size=8", "train.threads=1",
+            "model.d_norm=none", "model.d_sn=true", "model.g_sn=true", "train.checkpoint_every=2",
+            "train.sample_every=100", "eval.final=false"]
+    straight = gankit.train("digits", over + ["train.steps=4"], out=tmp_path / "a", progress=False)
+    gankit.train("digits", over + ["train.steps=2"], out=tmp_path / "b", progress=False)
+    gankit.resume(tmp_path / "b", steps=4, progress=False)
+    a, b = final_tensors(straight.path), final_tensors(tmp_path / "b")
+    assert any(k.startswith("G.") and k.endswith("._v") for k in a)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
