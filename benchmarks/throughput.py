@@ -39,6 +39,17 @@ from gankit.errors import GankitError  # noqa: E402
 from gankit.nets import build_nets  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
+# The faster path: each option is a gankit row beside the plain loop, in the same ABBA rotation.
+OPTIONS = {  # name -> (overrides, image nets only)
+    "bf16": (["train.precision=bf16"], False),
+    "channels_last": (["train.channels_last=true"], True),
+    "foreach": (["train.optim_impl=foreach"], False),
+    "fused": (["train.optim_impl=fused"], False),
+    "compile": (["train.compile=true"], False),
+    "fast": (["train.precision=bf16", "train.channels_last=true", "train.optim_impl=fused"], False),
+}
+DEFAULT_OPTIONS = "bf16,channels_last,fused,fast"
+
 MODELS = {  # preset -> (label, target seconds per repeat per loop, overrides for the benchmark)
     "ring": ("2D MLP GAN (ring)", 3.5, []),
     # A DCGAN step takes ~0.2 s here: logging every 25 steps (the preset: 50) allows repeats of 25 steps,
@@ -145,6 +156,16 @@ def bench_model(preset: str, args, rate: float) -> dict:
     plain, plain_frozen = plain_copy(False), plain_copy(True)
     loops = {"plain": lambda n: time_plain(plain, n), "gankit": lambda n: time_gankit(trainer, n),
              "plain_frozen_d": lambda n: time_plain(plain_frozen, n)}
+    option_overrides = {}
+    for name in [o for o in args.options.split(",") if o]:
+        extra_o, images_only = OPTIONS[name]
+        if images_only and trainer.spec.kind != "image":
+            continue
+        torch.manual_seed(cfg.train.seed)
+        cfg_o, _ = build_config(preset, args.threads, overrides + extra_o)
+        fast = Trainer(cfg_o, progress=False)
+        loops[f"gankit_{name}"] = (lambda t: lambda n: time_gankit(t, n))(fast)
+        option_overrides[f"gankit_{name}"] = extra_o
     names = list(loops)
     flops = step_flops(plain)
     ema_us = ema_cost_us(trainer) if load_config(preset).train.ema > 0 else None
@@ -163,7 +184,12 @@ def bench_model(preset: str, args, rate: float) -> dict:
           f"(~{seconds:g} s), {args.repeats} repeats, loops {', '.join(loops)}", flush=True)
 
     times: dict = {k: [] for k in loops}
+    partial = False
     for r in range(args.repeats):
+        if args.time_limit and time.perf_counter() - args.t_start > args.time_limit and r >= 1:
+            partial = True  # --time-limit: the repeats so far are the result, marked partial
+            print(f"  --time-limit reached after {r} repeats: partial", flush=True)
+            break
         order = names if r % 2 == 0 else names[::-1]  # ABBA: cancels slow drifts in machine load
         for name in order:
             times[name].append(loops[name](steps))
@@ -179,7 +205,8 @@ def bench_model(preset: str, args, rate: float) -> dict:
               "params_D": sum(p.numel() for p in trainer.D.parameters()),
               "step_flops": flops["total"], "step_flops_by_op": flops["by_op"],
               "preset_ema": load_config(preset).train.ema, "ema_update_us": ema_us,
-              "overhead_breakdown": breakdown, "loops": {}}
+              "overhead_breakdown": breakdown, "loops": {}, "option_overrides": option_overrides,
+              "repeats_done": len(times["plain"]), "partial": partial}
     ceiling_steps = rate / flops["total"] if flops["total"] else float("inf")
     result["ceiling_steps_per_s"] = ceiling_steps
     result["ceiling_img_per_s"] = ceiling_steps * B
@@ -190,10 +217,10 @@ def bench_model(preset: str, args, rate: float) -> dict:
                                  "steps_per_s_median": med / B,
                                  "us_per_step_median": 1e6 * statistics.median(ts) / steps,
                                  "fraction_of_ceiling": med / result["ceiling_img_per_s"]}
-    for base in ("plain", "plain_frozen_d"):
-        suffix = "" if base == "plain" else "_vs_frozen_d"
+    for base in ("plain", "plain_frozen_d", "gankit"):
+        suffix = {"plain": "", "plain_frozen_d": "_vs_frozen_d", "gankit": "_vs_gankit"}[base]
         for name in names:
-            if name == base:
+            if name == base or (base == "gankit" and not name.startswith("gankit_")):
                 continue
             lr, lb = result["loops"][name], result["loops"][base]
             per_repeat = [g / p for g, p in zip(lr["img_per_s"], lb["img_per_s"])]
@@ -307,6 +334,19 @@ def write_markdown(out: Path, report: dict) -> None:
             f"| **gankit** `Trainer.fit()` | {lg['img_per_s_median']:,.0f} | {lg['us_per_step_median']:,.0f} | 1 | "
             f"{fl} | {ceil} | {lg['fraction_of_ceiling']:.1%} |",
         ]
+        options = [n for n in r["loops"] if n.startswith("gankit_")]
+        if options:
+            lines += ["", f"The faster path, in the same rotation (`train.*` options on gankit's loop; ratio = this "
+                      f"row's images/s over the plain loop's, from the medians, and in brackets the median of the "
+                      f"per-repeat ratios; target >= 1.3 on DCGAN 28x28){' **(partial: --time-limit)**' if r.get('partial') else ''}:", "",
+                      "| gankit with | overrides | images/s (median) | us/step | this / plain | this / gankit fp32 | fraction of fp32 ceiling |",
+                      "|---|---|---:|---:|---:|---:|---:|"]
+            for n in options:
+                lo = r["loops"][n]
+                lines.append(f"| {n.removeprefix('gankit_')} | " + ", ".join(f"`{o}`" for o in r["option_overrides"][n])
+                             + f" | {lo['img_per_s_median']:,.0f} | {lo['us_per_step_median']:,.0f} | "
+                             f"**{lo['ratio_median']:.3f}** ({lo['ratio_per_repeat_median']:.3f}) | "
+                             f"{lo['ratio_median_vs_gankit']:.3f} | {lo['fraction_of_ceiling']:.1%} |")
         if r.get("ema_update_us") is not None:
             lines += ["", f"The preset also keeps an EMA of G (`train.ema={r['preset_ema']}`), off in the rows above; "
                       f"one EMA update costs {r['ema_update_us']:,.0f} us, i.e. "
@@ -366,10 +406,27 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=None, help="target seconds per repeat (default per model)")
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated presets ({', '.join(MODELS)})")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for throughput.md and throughput.json")
+    ap.add_argument("--options", default=DEFAULT_OPTIONS,
+                    help=f"faster-path rows to time beside the plain loop, comma-separated from {', '.join(OPTIONS)} "
+                         f"(default {DEFAULT_OPTIONS}; '' for none)")
+    ap.add_argument("--time-limit", type=float, default=0, help="stop starting repeats after this many seconds "
+                    "(at least 1 repeat per model); the result is marked partial")
+    ap.add_argument("--resume", action="store_true", help="keep the models already in the output JSON "
+                    "(not partial) and time only the others")
     args = ap.parse_args(argv)
+    bad = [o for o in args.options.split(",") if o and o not in OPTIONS]
+    if bad:
+        ap.error(f"unknown --options {', '.join(bad)}; choose from {', '.join(OPTIONS)}")
     args.repeats = args.repeats or (2 if args.quick else 5)
     torch.set_num_threads(args.threads)
     t_start, cpu_start, load_start = time.perf_counter(), time.process_time(), os.getloadavg()
+    args.t_start = t_start
+    out = Path(args.out)
+    stem = "throughput_quick" if args.quick else "throughput"
+    done: dict = {}
+    if args.resume and (out / f"{stem}.json").is_file():
+        done = {m["preset"]: m for m in json.loads((out / f"{stem}.json").read_text()).get("models", [])
+                if not m.get("partial") and m.get("option_overrides") is not None}
 
     mm = matmul_rate(repeats=3 if args.quick else 7)
     print(f"fp32 matmul: {mm['flop_per_s'] / 1e9:.1f} GFLOP/s (best), {args.threads} thread(s)", flush=True)
@@ -377,6 +434,10 @@ def main(argv=None) -> int:
     for preset in args.models.split(","):
         if preset not in MODELS:
             ap.error(f"unknown model '{preset}'; choose from {', '.join(MODELS)}")
+        if preset in done:
+            print(f"[{preset}] kept from {out / stem}.json (--resume)", flush=True)
+            models.append(done[preset])
+            continue
         models.append(bench_model(preset, args, mm["flop_per_s"]))
         r = models[-1]
         lg = r["loops"]["gankit"]
@@ -399,9 +460,7 @@ def main(argv=None) -> int:
         "models": models,
         "wall_seconds": time.perf_counter() - t_start,
     }
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "throughput_quick" if args.quick else "throughput"
     (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(out / f"{stem}.md", report)
     print(f"wrote {out / stem}.md and .json in {report['wall_seconds']:.0f} s")

@@ -11,6 +11,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from gankit.api import evaluate, load, presets, resume, train  # noqa: E402
+from gankit.api import evaluate, export, load, presets, resume, serve, train  # noqa: E402
 
-__all__ = ["train", "resume", "load", "evaluate", "presets", "__version__"]
+__all__ = ["train", "resume", "load", "evaluate", "presets", "export", "serve", "__version__"]

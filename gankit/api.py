@@ -12,7 +12,7 @@ from gankit.errors import GankitError
 
 @dataclass
 class RunResult:
-    path: Path
+    path: Optional[Path]  # None on the ranks other than 0 under torchrun (they write no run folder)
     step: int
     last: dict
 
@@ -57,13 +57,19 @@ def train(config: Union[str, Path, dict, Config] = "digits", overrides: Optional
         overrides.append(f"train.steps={steps}")
     if seed is not None:
         overrides.append(f"train.seed={seed}")
+    from gankit.training.distributed import env_rank
+
     cfg = load_config(config, overrides)
-    run = RunDir(Path(out) if out else default_out(cfg.name))
-    run.check_new(cfg)
-    trainer = Trainer(cfg, run, progress=progress)  # fails on bad data before touching the folder
-    run.create(cfg)
+    main = env_rank() == 0  # under torchrun only rank 0 writes the run folder
+    run = RunDir(Path(out) if out else default_out(cfg.name)) if main else None
+    if run is not None:
+        run.check_new(cfg)
+    trainer = Trainer(cfg, run, progress=progress and main)  # fails on bad data before touching the folder
+    if run is not None:
+        run.create(cfg)
     last = trainer.fit()
-    return RunResult(run.path, trainer.step, last)
+    trainer.close()
+    return RunResult(run.path if run is not None else None, trainer.step, last)
 
 
 def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool = True) -> RunResult:
@@ -72,9 +78,11 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
     ``steps`` raises (or lowers) the run's total number of generator steps.
     """
     from gankit.training import checkpoint as ckpt
+    from gankit.training.distributed import env_rank
     from gankit.training.loop import Trainer
     from gankit.training.rundir import RunDir
 
+    main = env_rank() == 0  # under torchrun every rank reads the checkpoint; only rank 0 writes
     run = RunDir(Path(path))
     if not run.path.is_dir():
         raise GankitError(f"--resume {run.path}: no such run folder")
@@ -87,14 +95,18 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
     if steps is not None:
         cfg.train.steps = steps
         cfg.validate()
-    trainer = Trainer(cfg, run, progress=progress)
+    trainer = Trainer(cfg, run if main else None, progress=progress and main)
     if manifest is not None:
         check_same_classes(manifest.get("data", {}), trainer.spec, str(latest))
     if state is not None:
         trainer.load_state_dict(state, str(latest))
         trainer.step = manifest["step"]
     total = cfg.train.steps
+    if trainer.step >= total and not main:
+        trainer.close()
+        return RunResult(run.path, trainer.step, {})
     if trainer.step >= total:
+        trainer.close()
         print(f"gankit: {run.path} is already finished: step {trainer.step} of {total}, nothing to train "
               f"(train further with --resume {run.path} --steps N, N > {trainer.step})", file=sys.stderr)
         if run.read_info().get("status") != "finished":
@@ -103,16 +115,18 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
 
         build_report(run.path)
         return RunResult(run.path, trainer.step, {})
-    print(f"gankit: resuming {run.path} from step {trainer.step} of {total}"
-          + ("" if latest is not None else " (no checkpoint yet: starting over)"), file=sys.stderr)
-    from gankit.training.checkpoint import atomic_write_text
+    if main:
+        print(f"gankit: resuming {run.path} from step {trainer.step} of {total}"
+              + ("" if latest is not None else " (no checkpoint yet: starting over)"), file=sys.stderr)
+        from gankit.fileio import atomic_write_text
 
-    atomic_write_text(run.config_file, cfg.to_yaml())
-    run.truncate_log(trainer.step)
-    run.truncate_eval_log(trainer.step)
-    run.remove_samples_after(trainer.step)
-    ckpt.discard_best_after(run.checkpoints, trainer.step)
+        atomic_write_text(run.config_file, cfg.to_yaml())
+        run.truncate_log(trainer.step)
+        run.truncate_eval_log(trainer.step)
+        run.remove_samples_after(trainer.step)
+        ckpt.discard_best_after(run.checkpoints, trainer.step)
     last = trainer.fit()
+    trainer.close()
     return RunResult(run.path, trainer.step, last)
 
 
@@ -168,3 +182,24 @@ def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, No
         raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
                           "(each an .npz, an image folder or a dataset name)")
     return evaluate_sets(real, fake, **common)
+
+
+def export(source: Union[str, Path], out: Union[str, Path], format: Optional[str] = None, raw: bool = False,
+           check: bool = True):
+    """Export a run's generator (the EMA copy when kept, unless ``raw``) to ``out``: ``format`` 'onnx' or
+    'torch-export' (default: from the suffix, .onnx or .pt2), with a JSON description beside it.
+
+    Returns an :class:`gankit.explore.export.ExportResult` (path, meta_path, meta)."""
+    from gankit.explore.export import export_generator, resolve_format
+
+    resolve_format(format, out)  # a bad format or file name fails before the checkpoint is read
+    return export_generator(load(source, raw=raw), out, format, check=check)
+
+
+def serve(source: Union[str, Path], port: int = 8000, raw: bool = False, n_directions: int = 8,
+          quiet: bool = False, ready=None) -> None:
+    """Serve the web explorer of a run's generator on http://127.0.0.1:``port``/ until interrupted;
+    ``ready(url)`` is called once it listens. See docs/serve.md for the page and its HTTP API."""
+    from gankit.explore.server import serve as serve_model
+
+    serve_model(load(source, raw=raw), port, n_directions=n_directions, quiet=quiet, ready=ready)

@@ -44,8 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                    "keep the samples D finds most data-like (minimax/NS-type objectives)")
     s.add_argument("--drs-percentile", type=float, metavar="Q",
                    help="with --drs: gamma from the Q-th percentile of F, keeping about (100 - Q)%% of draws (default: the exact rule)")
-    s.add_argument("--drs-calibrate", type=int, default=0, metavar="STEPS",
-                   help="with --drs: first train D alone against G for STEPS steps (needs the training data)")
+    s.add_argument("--drs-calibrate", type=int, metavar="STEPS",
+                   help="with --drs: first train D alone against G for STEPS steps (needs the training data; "
+                        "default: 500 for an EMA generator, which D never saw, 0 with --raw)")
+    s.add_argument("--truncation", metavar="T", help="the truncation trick (BigGAN): redraw every latent unit "
+                   "with |z_i| > T; smaller T = more typical, less varied samples (default: none)")
 
     e = sub.add_parser("eval", help="score a trained model, or compare two sets of samples",
                        description="Score a run's latest checkpoint (or a checkpoint) against its dataset's "
@@ -75,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
                    "computed (default: only when none can; each failure is reported with its reason)")
     e.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else 1; "
                    "0 = PyTorch's default)")
+    e.add_argument("--truncation", metavar="T[,T...]", help="score samples of truncated latents (|z_i| <= T); "
+                   "several bounds, e.g. 0.5,1,1.5,2,inf, give the fidelity/diversity curve as a table and a plot")
+    e.add_argument("--plot", metavar="FILE.png", help="with several --truncation bounds: where to draw the curve "
+                   "(default: RUN/truncation.png)")
 
     c = sub.add_parser("train-classifier", help="train the feature classifier of a built-in image dataset",
                        description="Train the small CNN whose features and logits the metrics use, on the "
@@ -86,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, help="torch threads (default: $OMP_NUM_THREADS, else 1; "
                    "0 = PyTorch's default)")
 
+    from gankit import cli_deploy, cli_latent
+
+    cli_latent.add_parsers(sub)
+    cli_deploy.add_parsers(sub)
     sub.add_parser("version", help="print the version")
     return p
 
@@ -148,21 +159,36 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                   "(see 'gankit presets')")
             result = gankit.train(args.config, args.overrides, out=args.out, steps=args.steps,
                                   seed=args.seed, progress=not args.no_progress)
-        print(f"run: {result.path}")
-        print(f"report: {result.report}")
+        if result.path is not None:  # None on the ranks other than 0 under torchrun, which write nothing
+            print(f"run: {result.path}")
+            print(f"report: {result.report}")
         return 0
     if args.command == "sample":
         if not args.out.endswith((".png", ".npz")):
             raise GankitError(f"--out {args.out}: the file must end in .png (a picture) or .npz (arrays)")
-        if not args.drs and (args.drs_percentile is not None or args.drs_calibrate):
+        if not args.drs and (args.drs_percentile is not None or args.drs_calibrate is not None):
             raise GankitError("--drs-percentile and --drs-calibrate need --drs")
         model = gankit.load(args.source, raw=args.raw)
         drs = {"drs": True, "drs_percentile": args.drs_percentile, "drs_calibrate": args.drs_calibrate} \
             if args.drs else {}
         if args.label is not None:
             model.label_index(args.label)  # a clear error before any work
-        out = model.save_samples(args.out, args.n, args.seed, label=args.label, per_class=args.per_class, **drs)
+        truncation = None
+        if args.truncation is not None:
+            from gankit.explore.truncation import check_threshold
+
+            truncation = check_threshold(args.truncation)
+        out = model.save_samples(args.out, args.n, args.seed, label=args.label, per_class=args.per_class,
+                                 truncation=truncation, **drs)
         how = " by discriminator rejection sampling" if args.drs else ""
+        if model.last_rejection is not None:
+            done = model.last_rejection
+            if done.calibration_steps:
+                how += f" (D calibrated for {done.calibration_steps} steps against this G)"
+            if done.warning:
+                print(f"gankit: warning: {done.warning}", file=sys.stderr)
+        if truncation is not None:
+            how += f", truncated at T={truncation:g}"
         count = args.n if args.per_class is None else args.per_class * model.G.num_classes
         what = ""
         if args.label is not None:
@@ -176,6 +202,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _eval(args)
     if args.command == "train-classifier":
         return _train_classifier(args)
+    from gankit import cli_deploy, cli_latent
+
+    if args.command in cli_latent.COMMANDS:
+        return cli_latent.run(args)
+    if args.command in cli_deploy.COMMANDS:
+        return cli_deploy.run(args)
     if args.command == "version":
         print(gankit.__version__)
         return 0
@@ -193,6 +225,10 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.source and not (args.real and args.fake):
         raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
                           "(each an .npz with array x, an image folder or a dataset name)")
+    if args.truncation is not None:
+        return _eval_truncation(args)
+    if args.plot:
+        raise GankitError("--plot draws the truncation curve: give it with --truncation T1,T2,...")
     result = gankit.evaluate(args.source, metrics=args.metrics, n=args.n, features=args.features,
                              real=args.real, fake=args.fake, split=args.split, seed=args.seed,
                              n_real=args.n_real, inception_weights=args.inception_weights,
@@ -210,6 +246,40 @@ def _eval(args: argparse.Namespace) -> int:
         print(format_table(result))
     nothing_scored = all(m in failed for m in provenance.get("metrics", []))
     return 1 if failed and (args.strict or nothing_scored) else 0
+
+
+def _eval_truncation(args: argparse.Namespace) -> int:
+    """``gankit eval RUN --truncation 0.5,1,2``: one score per bound, a table and the curve's plot."""
+    from pathlib import Path
+
+    import gankit
+    from gankit.explore.truncation import format_curve, parse_thresholds, plot_curve, truncation_curve
+
+    if not args.source:
+        raise GankitError("--truncation scores a model: name a run directory or checkpoint, not --real/--fake")
+    thresholds = parse_thresholds(args.truncation)
+    model = gankit.load(args.source, args.device)
+    rows = truncation_curve(model, thresholds, metrics=args.metrics, n=args.n, features=args.features,
+                            split=args.split, seed=args.seed, n_real=args.n_real,
+                            inception_weights=args.inception_weights, batch_size=args.batch_size,
+                            device=args.device, cache=not args.no_cache, record=not args.no_record)
+    plot = None
+    if len(thresholds) > 1:
+        run_dir = Path(model.path).parent.parent if Path(model.path).parent.name == "checkpoints" else None
+        plot = Path(args.plot) if args.plot else (run_dir / "truncation.png" if run_dir else Path("truncation.png"))
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_curve(rows, plot, title=f"Truncation curve: {model.config.name} (step {model.step})")
+    if args.json:
+        print(json.dumps({"truncation_curve": rows, "plot": str(plot) if plot else None}, allow_nan=False,
+                         default=str))
+    else:
+        print(format_curve(rows))
+        for row in rows:
+            for metric, reason in row["failed"].items():
+                print(f"gankit: at T={row['truncation']}: {metric} could not be computed: {reason}", file=sys.stderr)
+        if plot:
+            print(f"plot: {plot}")
+    return 1 if args.strict and any(r["failed"] for r in rows) else 0
 
 
 def _set_threads(threads: Optional[int]) -> None:

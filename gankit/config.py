@@ -54,9 +54,11 @@ class ModelConfig:
     d_width: int = 64
     g_layers: int = 2  # mlp: hidden layers (dcgan: set by the resolution)
     d_layers: int = 2
-    g_norm: str = "batch"  # batch | none
+    g_norm: str = "batch"  # batch | none | vbn (virtual batch norm, Salimans et al. 2016: docs/tricks.md)
+    vbn_ref: int = 64  # g_norm=vbn: size of G's fixed reference batch of latents
     d_norm: str = "batch"  # batch | none
     d_dropout: float = 0.0  # dropout in the MLP discriminator (the original paper used it)
+    d_maxout: int = 0  # k >= 2: the MLP discriminator's hidden units are maxout units of k pieces (0 = LeakyReLU)
     max_channels: int = 512  # dcgan: cap on channels at low resolution
     init: str = "dcgan"  # dcgan: N(0, 0.02) weights | default: PyTorch's
     d_pack: int = 1  # PacGAN packing (Lin et al. 2018): D judges d_pack samples at once (1 = off)
@@ -69,6 +71,9 @@ class ModelConfig:
     mapping_lr_mul: float = 0.01  # stylegan: learning-rate multiplier of the mapping network
     style_mixing: float = 0.9  # stylegan: probability of style mixing per training batch (0 = off)
     style_norm: str = "demod"  # stylegan: demod (StyleGAN2 weight demodulation) | adain (StyleGAN 1)
+    # minibatch discrimination (Salimans et al. 2016): B kernels of C dims on D's features (0 = off)
+    d_minibatch: int = 0
+    d_minibatch_dim: int = 5
     # Class conditioning (docs/conditional.md): how G and D use the data's labels y
     g_cond: str = "none"  # none | concat (y's code joined to z) | cbn (conditional BatchNorm)
     d_cond: str = "none"  # none | concat (y as input channels/units) | projection (Miyato & Koyama 2018)
@@ -85,10 +90,22 @@ class ModelConfig:
             _check(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "must be >= 1")
         for key in ("g_layers", "d_layers"):
             _check(getattr(self, key) >= 0, f"model.{key}", getattr(self, key), "must be >= 0")
-        for key in ("g_norm", "d_norm"):
-            _check(getattr(self, key) in ("batch", "none"), f"model.{key}", getattr(self, key),
-                   "must be 'batch' or 'none'")
+        _check(self.g_norm in ("batch", "none", "vbn"), "model.g_norm", self.g_norm,
+               "must be 'batch', 'none' or 'vbn'")
+        _check(self.d_norm in ("batch", "none"), "model.d_norm", self.d_norm,
+               "must be 'batch' or 'none' (vbn is a generator norm)")
+        _check(self.vbn_ref >= 2, "model.vbn_ref", self.vbn_ref, "must be >= 2 (latents in G's reference batch)")
+        _check(self.g_norm != "vbn" or self.g_cond == "none", "model.g_norm", self.g_norm,
+               "(virtual batch norm) is not combined with class conditioning yet; set model.g_cond=none or "
+               "model.g_norm=batch")
+        _check(self.d_minibatch >= 0, "model.d_minibatch", self.d_minibatch,
+               "must be >= 0 (minibatch discrimination kernels; 0 = off)")
+        _check(self.d_minibatch_dim >= 1, "model.d_minibatch_dim", self.d_minibatch_dim, "must be >= 1")
         _check(0.0 <= self.d_dropout < 1.0, "model.d_dropout", self.d_dropout, "must be in [0, 1)")
+        _check(self.d_maxout == 0 or self.d_maxout >= 2, "model.d_maxout", self.d_maxout,
+               "must be 0 (LeakyReLU units) or >= 2 (pieces per maxout unit)")
+        _check(self.d_maxout == 0 or self.arch == "mlp", "model.d_maxout", self.d_maxout,
+               f"is for the MLP discriminator, but model.arch={self.arch}; set model.arch=mlp or model.d_maxout=0")
         _check(self.init in ("dcgan", "default"), "model.init", self.init,
                "must be 'dcgan' or 'default'")
         _check(self.d_pack >= 1, "model.d_pack", self.d_pack,
@@ -189,9 +206,21 @@ class TrainConfig:
     # else 1; 0 = PyTorch's own default (one per core), which collapses when another job holds a core
     # (benchmarks/results/threads.md).
     threads: Optional[int] = None
+    # fp32 | bf16 | fp16: the forward passes under torch.autocast, losses in fp32 (docs/speed.md);
+    # bf16 on CPU or CUDA, fp16 on CUDA only (with a GradScaler per optimizer)
+    precision: str = "fp32"
+    tensorboard: bool = False  # also write TensorBoard events to RUN/tensorboard (log.jsonl stays the record)
+    # the faster path (docs/speed.md; benchmarks/results/throughput.md says what each one measures here)
+    compile: bool = False  # torch.compile G's and D's forwards (untested with gradient penalties' double backward)
+    channels_last: bool = False  # image nets' weights in channels_last memory format
+    optim_impl: str = "default"  # default | foreach | fused: torch.optim's multi-tensor or fused Adam/SGD/RMSProp
 
     def validate(self) -> None:
         _check(self.steps >= 0, "train.steps", self.steps, "must be >= 0")
+        _check(self.precision in ("fp32", "bf16", "fp16"), "train.precision", self.precision,
+               "must be fp32, bf16 or fp16")
+        _check(self.optim_impl in ("default", "foreach", "fused"), "train.optim_impl", self.optim_impl,
+               "must be default, foreach or fused")
         for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "n_show"):
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "must be >= 1")
         _check(0.0 <= self.ema < 1.0, "train.ema", self.ema, "must be in [0, 1)")

@@ -281,12 +281,12 @@ def test_off_diagonal_ortho_and_its_gradient_by_hand(shape):
     off = (w @ w.t()) * (1 - torch.eye(w.shape[0]))
     assert_close(off_diagonal_ortho(net), off.pow(2).sum(), rtol=1e-4, atol=1e-4)
     term = OrthoTerm(OrthoTerm.Params(weight=1e-4), None)
-    loss, stats = term.g_loss(TermInputs("g", DOutput(torch.zeros(1)), g_net=net))
+    loss, stats = term.g_loss(TermInputs("g", DOutput(torch.zeros(1)), net=net))
     loss.backward()
     # BigGAN-PyTorch's utils.ortho adds 2 * strength * ((W W^T) * (1 - I)) W to the gradient
     assert_close(p.grad.flatten(1), 2e-4 * off @ w, rtol=1e-4, atol=1e-6)
     assert net.embed.weight.grad is None
-    assert term.d_loss(TermInputs("d", DOutput(torch.zeros(1)), d_net=net)) is None
+    assert term.d_loss(TermInputs("d", DOutput(torch.zeros(1)), net=net)) is None
 
 
 def test_ortho_term_errors():
@@ -294,5 +294,5 @@ def test_ortho_term_errors():
         OrthoTerm(OrthoTerm.Params(weight=0.0), None)
     with pytest.raises(GankitError, match="objective.terms.ortho.nets"):
         OrthoTerm(OrthoTerm.Params(nets="x"), None)
-    with pytest.raises(GankitError, match="hand G to its terms"):
+    with pytest.raises(GankitError, match="needs G"):
         OrthoTerm(OrthoTerm.Params(), None).g_loss(TermInputs("g", DOutput(torch.zeros(1))))

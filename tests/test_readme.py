@@ -60,6 +60,10 @@ CHECKED: dict = {
     "gankit sample runs/dcgan-c --per-class 8 --out classes.png": Run(),
     "gankit eval runs/dcgan-c --metrics fid,intra_fid,label_agreement,cas":
         Run(["--n", "300", "--no-cache"]),
+    "gankit export runs/dcgan-c --format onnx --out dcgan-c.onnx": Run(),
+    "gankit export runs/dcgan-c --format torch-export --out dcgan-c.pt2": Run(),
+    "gankit serve runs/dcgan-c --port 8000":
+        "not run: it serves until Ctrl-C; tests/test_serve.py starts it with --port 0, fetches a picture, stops it",
     "gankit eval runs/ring --json": Run(),
     "gankit sample runs/fashion --n 10000 --out samples.npz": Run(replace={"10000": "200"}, needs_fashion=True),
     "gankit eval --real fashion_mnist --fake samples.npz": Run(["--metrics", "fid,pr"], needs_fashion=True),

@@ -20,16 +20,27 @@ class BatchSampler:
 
     The global torch RNG is never used, so drawing data does not disturb anything else.
 
+    With ``shard=(rank, world)`` (several processes, ``training/distributed.py``) ``batch_size`` is the
+    global batch: every rank draws the same global batch and returns its own slice of
+    ``batch_size // world`` rows, so the ranks split every epoch between them without overlap.
+
     Attributes:
         epoch: the current pass over a dataset (0-based; always 0 for a distribution).
         position: items of the current epoch already drawn (dataset), or batches drawn (distribution).
     """
 
-    def __init__(self, source: Union[Dataset, Distribution], batch_size: int, seed: int) -> None:
+    def __init__(self, source: Union[Dataset, Distribution], batch_size: int, seed: int,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.source = source
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise GankitError(f"data.batch_size={batch_size}: must be >= 1")
+        self.rank, self.world = int(shard[0]), int(shard[1])
+        if self.batch_size % self.world:
+            raise GankitError(f"data.batch_size={batch_size} is the global batch and must divide by the "
+                              f"{self.world} processes")
+        self._rows = slice(self.rank * (self.batch_size // self.world),
+                           (self.rank + 1) * (self.batch_size // self.world))
         self.generator = torch.Generator().manual_seed(int(seed))
         self.finite = not hasattr(source, "sample")
         self.num_items = len(source) if self.finite else 0
@@ -52,16 +63,17 @@ class BatchSampler:
     def next(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """The next batch: (x float32 model space [B, ...], y int64 [B] or None)."""
         B = self.batch_size
+        rows = self._rows if self.world > 1 else slice(None)
         if not self.finite:
             self.position += 1
             if self.source.num_classes and hasattr(self.source, "sample_labelled"):
                 x, y = self.source.sample_labelled(B, self.generator)  # labels: the mode index
-                return self.source.to_model(x), y
-            return self.source.to_model(self.source.sample(B, self.generator)), None
+                return self.source.to_model(x[rows]), y[rows]
+            return self.source.to_model(self.source.sample(B, self.generator)[rows]), None
         if self.position + B > self.num_items:  # drop the incomplete tail of the epoch
             self.epoch += 1
             self._start_epoch()
-        idx = self._perm[self.position:self.position + B]  # [B]
+        idx = self._perm[self.position:self.position + B][rows]  # [B / world]
         self.position += B
         x = self.source.to_model(self.source.x[idx])
         y = self.source.y[idx] if self.source.y is not None else None

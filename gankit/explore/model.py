@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from gankit.explore.rejection import RejectionResult
 
 
+EMA_CALIBRATION_STEPS = 500  # D trained alone against an EMA G before rejection sampling from it
+
+
 class LoadedGAN:
     """Generator (the EMA copy when the run kept one, unless ``raw``) plus what it needs to turn
     outputs into data."""
@@ -38,6 +41,7 @@ class LoadedGAN:
         self.G = G.to(self.device).eval()
         self.D = D.to(self.device).eval()
         self.uses_ema = which == "G_ema"
+        self.last_rejection: Optional["RejectionResult"] = None  # the latest DRS call's result (for its warning)
 
     @property
     def kind(self) -> str:
@@ -84,39 +88,55 @@ class LoadedGAN:
             raise GankitError(f"got {len(items)} labels for {n} latents")
         return torch.tensor([self.label_index(v) for v in items], dtype=torch.long)
 
-    def latents(self, n: int, seed: int = 0, label: Any = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def latents(self, n: int, seed: int = 0, label: Any = None,
+                truncation: Optional[float] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """(z [n, latent_dim], y [n] or None) drawn with ``seed``: y is ``label`` for every item, or,
-        for a conditional model without one, uniform over the classes (drawn after z)."""
+        for a conditional model without one, uniform over the classes (drawn after z). ``truncation``
+        T redraws every |z_i| > T (:mod:`gankit.explore.truncation`); the labels stay the same."""
         if n < 1:
             raise GankitError(f"--n must be >= 1, got {n}")
         gen = torch.Generator().manual_seed(seed)
         z = self.G.sample_z(n, gen)
-        if label is not None:
-            return z, self.labels(label, n)
-        return z, self.G.sample_y(n, gen)
+        y = self.labels(label, n) if label is not None else self.G.sample_y(n, gen)
+        if truncation is not None:
+            z = self.truncate(z, truncation, gen)
+        return z, y
+
+    def truncate(self, z: torch.Tensor, threshold: float,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Latents z with each |z_i| > ``threshold`` in G's prior units redrawn (BigGAN's truncation)."""
+        from gankit.explore.truncation import truncate
+
+        return truncate(z, threshold, self.G.z_dim, self.G.z_dist, generator)
 
     @torch.no_grad()
     def generate(self, n: Union[int, torch.Tensor], y: Any = None, *, seed: int = 0, label: Any = None,
-                 batch_size: int = 256, drs: bool = False, drs_percentile: Optional[float] = None,
-                 drs_calibrate: int = 0) -> torch.Tensor:
+                 batch_size: int = 256, truncation: Optional[float] = None, drs: bool = False,
+                 drs_percentile: Optional[float] = None, drs_calibrate: Optional[int] = None) -> torch.Tensor:
         """Raw generator outputs [n, *shape] (images in [-1, 1]).
 
         ``generate(n, seed=s, label=3)`` draws n latents with ``seed`` (and, for a conditional model,
         the class ``label`` or uniform classes); ``generate(z, y)`` runs G on given latents z
         [n, latent_dim] and labels y (an int, a class name, or one per row; None for an unconditional G).
         ``drs`` keeps samples by discriminator rejection sampling (:mod:`gankit.explore.rejection`) with the
-        checkpoint's D, first calibrated for ``drs_calibrate`` steps on the training data when > 0.
+        checkpoint's D, first calibrated for ``drs_calibrate`` steps on the training data when > 0 (None:
+        :data:`EMA_CALIBRATION_STEPS` for an EMA G, 0 for the raw G; see :meth:`rejection_sample`).
+        ``truncation`` T: latents truncated at T (given latents are truncated with ``seed``'s redraws).
         """
         if isinstance(n, torch.Tensor):
             if drs:
                 raise GankitError("rejection sampling draws its own latents: call generate(n, drs=True)")
-            return self._run(n, self.labels(y, len(n)), batch_size)
+            z = n if truncation is None else self.truncate(n, truncation, torch.Generator().manual_seed(seed))
+            return self._run(z, self.labels(y, len(n)), batch_size)
         if drs:
             if self.conditional:
                 raise GankitError("--drs is not available for conditional models yet (D's acceptance depends on "
                                   "the label); sample without --drs")
-            return self.rejection_sample(n, seed, drs_percentile, drs_calibrate).x
-        z, labels = self.latents(n, seed, label if label is not None else y)
+            if truncation is not None:
+                raise GankitError("--drs and --truncation both choose which latents to keep; use one")
+            self.last_rejection = self.rejection_sample(n, seed, drs_percentile, drs_calibrate)
+            return self.last_rejection.x
+        z, labels = self.latents(n, seed, label if label is not None else y, truncation)
         return self._run(z, labels, batch_size)
 
     def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int) -> torch.Tensor:
@@ -125,13 +145,23 @@ class LoadedGAN:
         return generate_in_chunks(self.G, z, y, self.device, batch_size)
 
     def rejection_sample(self, n: int, seed: int = 0, percentile: Optional[float] = None,
-                         calibrate: int = 0) -> "RejectionResult":
-        """Discriminator rejection sampling from this model; see :func:`gankit.explore.rejection.rejection_sample`."""
+                         calibrate: Optional[int] = None) -> "RejectionResult":
+        """Discriminator rejection sampling from this model; see :func:`gankit.explore.rejection.rejection_sample`.
+
+        ``calibrate`` steps of training D alone against the sampled G first (on the training data).
+        None (the default): none for the raw G, which D was trained against, and
+        :data:`EMA_CALIBRATION_STEPS` for an EMA copy: D never saw the EMA G's samples, so its logit is
+        not log p_data / p_G for it and DRS would keep the wrong samples. 0 with an EMA G is allowed
+        and the result's ``warning`` says so."""
         from gankit.data import load_dataset
         from gankit.explore.rejection import calibrate_discriminator, check_applicable, rejection_sample
         from gankit.objectives import build_objective
 
         check_applicable(build_objective(self.config.objective), self.config.model.d_pack)
+        if calibrate is None:
+            calibrate = EMA_CALIBRATION_STEPS if self.uses_ema else 0
+        if calibrate < 0:
+            raise GankitError(f"--drs-calibrate must be >= 0 steps, got {calibrate}")
         D = self.D
         if calibrate > 0:
             from gankit.data.sampler import BatchSampler
@@ -141,7 +171,13 @@ class LoadedGAN:
             with torch.enable_grad():
                 D, _ = calibrate_discriminator(self.D, self.G, lambda m: real.next()[0].to(self.device),
                                                steps=calibrate, batch_size=batch, seed=seed + 2)
-        return rejection_sample(self.G, D, n, torch.Generator().manual_seed(seed), percentile=percentile)
+        result = rejection_sample(self.G, D, n, torch.Generator().manual_seed(seed), percentile=percentile)
+        result.calibration_steps = calibrate
+        if self.uses_ema and calibrate == 0:
+            result.warning = ("D was trained against the raw generator, not this EMA copy, and was not "
+                              "calibrated (--drs-calibrate 0): its acceptance is not the density ratio DRS assumes; "
+                              "calibrate (the default) or sample the raw G with --raw")
+        return result
 
     def to_data(self, x: torch.Tensor) -> np.ndarray:
         """Generator outputs as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D]."""
@@ -149,24 +185,29 @@ class LoadedGAN:
             return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         return x.float().numpy()
 
-    def sample(self, n: int, seed: int = 0, label: Any = None, **drs: Any) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, label: Any = None, truncation: Optional[float] = None,
+               **drs: Any) -> np.ndarray:
         """Samples as data: images uint8 [n, H, W, C] (NHWC), vectors float32 [n, D]; ``label`` (an
-        index or class name) for a conditional model. Keyword arguments ``drs``, ``drs_percentile``,
-        ``drs_calibrate`` as in :meth:`generate`."""
-        return self.to_data(self.generate(n, seed=seed, label=label, **drs))
+        index or class name) for a conditional model; ``truncation`` T as in :meth:`latents`. Keyword
+        arguments ``drs``, ``drs_percentile``, ``drs_calibrate`` as in :meth:`generate`."""
+        return self.to_data(self.generate(n, seed=seed, label=label, truncation=truncation, **drs))
 
-    def per_class_latents(self, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def per_class_latents(self, per_class: int, seed: int = 0,
+                          truncation: Optional[float] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(z, y) for a grid with one row per class and ``per_class`` columns."""
         if not self.conditional:
             raise GankitError("--per-class needs a conditional model (model.g_cond); this one is unconditional")
         if per_class < 1:
             raise GankitError(f"--per-class must be >= 1, got {per_class}")
         k = self.G.num_classes
-        z = self.G.sample_z(k * per_class, torch.Generator().manual_seed(seed))
+        gen = torch.Generator().manual_seed(seed)
+        z = self.G.sample_z(k * per_class, gen)
+        if truncation is not None:
+            z = self.truncate(z, truncation, gen)
         return z, torch.arange(k).repeat_interleave(per_class)
 
     def save_samples(self, out: Union[str, Path], n: int, seed: int = 0, label: Any = None,
-                     per_class: Optional[int] = None, **drs: Any) -> Path:
+                     per_class: Optional[int] = None, truncation: Optional[float] = None, **drs: Any) -> Path:
         """Write samples to a grid/scatter ``.png`` or an ``.npz`` holding ``x`` (data), ``z`` (the
         latents) and, for a conditional model, ``y`` (the label each sample was asked for).
         ``per_class`` = k: k samples of every class, one row per class (labelled in the picture)."""
@@ -178,11 +219,14 @@ class LoadedGAN:
         if per_class is not None and label is not None:
             raise GankitError("give --label or --per-class, not both")
         out.parent.mkdir(parents=True, exist_ok=True)
-        if drs:
+        if drs.get("drs"):
+            if truncation is not None:
+                raise GankitError("--drs and --truncation both choose which latents to keep; use one")
             z = y = None
             x = self.sample(n, seed, label, **drs)
         else:
-            z, y = self.per_class_latents(per_class, seed) if per_class is not None else self.latents(n, seed, label)
+            z, y = (self.per_class_latents(per_class, seed, truncation) if per_class is not None
+                    else self.latents(n, seed, label, truncation))
             x = self.to_data(self.generate(z, y))
         if out.suffix == ".npz":
             arrays = {"x": x}

@@ -41,6 +41,8 @@ class RejectionResult:
     accepted: int  # samples accepted (>= n: the last batch may overshoot; x keeps the first n)
     gamma: float
     log_m: float  # the final estimate of log M (the largest logit seen)
+    calibration_steps: int = 0  # steps D was trained alone against the sampled G first (0 = none)
+    warning: str = ""  # what the caller should tell the user (e.g. an uncalibrated D against an EMA G)
 
     @property
     def acceptance(self) -> float:

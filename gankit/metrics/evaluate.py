@@ -326,13 +326,14 @@ def evaluate_sets(real_source: Any, fake_source: Any, metrics: Union[str, Sequen
 
 def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, n: Optional[int] = None,
                    features: Any = None, split: str = "test", seed: int = 0, n_real: Optional[int] = None,
-                   record: bool = True, **kwargs: Any) -> dict:
+                   record: bool = True, truncation: Optional[float] = None, **kwargs: Any) -> dict:
     """Score a trained generator (a :class:`gankit.explore.model.LoadedGAN`) against its data.
 
     Draws ``n`` samples (default 10,000 images, 2,500 vectors) with latent ``seed``; the real set is
     the dataset's ``split`` (all of it, or a seeded subset of ``n_real``; a toy distribution draws
     ``n_real`` or ``n`` points). With ``record``, appends ``{"type": "eval", "step", ...metrics,
-    "provenance"}`` to the run's ``eval.jsonl``. Other keyword arguments go to :func:`score`.
+    "provenance"}`` to the run's ``eval.jsonl``. ``truncation`` T samples truncated latents
+    (:mod:`gankit.explore.truncation`), recorded in the provenance. Other keyword arguments go to :func:`score`.
     """
     from gankit.data import load_dataset
 
@@ -345,7 +346,8 @@ def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, 
     if count < 2:
         raise GankitError(f"--n must be >= 2, got {count}")
     real = _from_data(data, split, n_real if n_real is not None else (count if toy else None), seed)
-    z, y_fake = model.latents(count, seed)  # the labels a conditional G is asked for (uniform)
+    # the labels a conditional G is asked for: uniform
+    z, y_fake = model.latents(count, seed) if truncation is None else model.latents(count, seed, truncation=truncation)
     x = model.generate(z, y_fake)  # [n, *shape], images in [-1, 1]
     if model.kind == "image":
         x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # as saved samples (data space)
@@ -358,6 +360,8 @@ def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, 
     result = score(real, fake, metrics=metrics, features=features, seed=seed, **kwargs)
     result["provenance"]["checkpoint"] = str(model.path)
     result["provenance"]["step"] = model.step
+    if truncation is not None:
+        result["provenance"]["truncation"] = truncation
     if record:
         log = run_eval_log(model.path)
         if log is not None:

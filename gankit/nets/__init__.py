@@ -16,6 +16,7 @@ from gankit.nets.biggan import BigGANGenerator
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_plan
 from gankit.nets.heads import AuxHeadsDiscriminator
 from gankit.nets.layers import dcgan_init
+from gankit.nets.minibatch import MinibatchDiscriminator
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
 from gankit.nets.resnet import ResNetDiscriminator, ResNetGenerator, block_plan, pick_attention
@@ -69,7 +70,7 @@ def _no_d_cond(cfg: Any) -> None:
 
 def _mlp_generator(cfg: Any, spec: DataSpec) -> MLPGenerator:
     return MLPGenerator(spec.shape, spec.kind, cfg.z_dim, cfg.g_width, cfg.g_layers, cfg.g_norm, cfg.z_dist,
-                        cfg.z_categories, **_g_cond(cfg, spec))
+                        cfg.z_categories, cfg.vbn_ref, **_g_cond(cfg, spec))
 
 
 def _dcgan_generator(cfg: Any, spec: DataSpec) -> DCGANGenerator:
@@ -78,13 +79,13 @@ def _dcgan_generator(cfg: Any, spec: DataSpec) -> DCGANGenerator:
         raise GankitError(f"model.arch={cfg.arch} needs square images, but the data has shape "
                           f"{spec.shape}; use model.arch={vector_arch} for vector data")
     return DCGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, cfg.z_dist,
-                          cfg.z_categories, **_g_cond(cfg, spec))
+                          cfg.z_categories, cfg.vbn_ref, **_g_cond(cfg, spec))
 
 
 @ARCHS.register("mlp")
 def _mlp(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
     return _mlp_generator(cfg, spec), MLPDiscriminator(d_shape, cfg.d_width, cfg.d_layers, cfg.d_norm,
-                                                       cfg.d_dropout, **_d_cond(cfg, spec))
+                                                       cfg.d_dropout, **_d_cond(cfg, spec), maxout=cfg.d_maxout)
 
 
 @ARCHS.register("dcgan")
@@ -182,6 +183,12 @@ def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0, code_continuous: in
     g, d = ARCHS.get(cfg.arch)(cfg, spec, d_shape)
     if pack > 1:
         d = PackedDiscriminator(d, pack)
+    if cfg.d_minibatch:
+        if cfg.arch.endswith("-ae"):
+            raise GankitError(f"model.d_minibatch adds to a discriminator's logit, but model.arch={cfg.arch} has an "
+                              f"autoencoder discriminator (an energy, no logit); use model.arch="
+                              f"{cfg.arch.replace('-ae', '')} or model.d_minibatch=0")
+        d = MinibatchDiscriminator(d, spec.shape, cfg.d_minibatch, cfg.d_minibatch_dim)
     if code_head or code_continuous or class_head:
         d = AuxHeadsDiscriminator(d, d_shape, code_head, code_continuous, learn_std,
                                   spec.num_classes if class_head else 0)

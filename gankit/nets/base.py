@@ -86,8 +86,36 @@ class Generator(nn.Module):
             z = torch.cat([z, codes], dim=1)
         return z.to(device)
 
+    def latent_layer(self) -> Optional[nn.Linear]:
+        """The linear layer that z enters first (its input is ``join_labels(z, y)``), or None when G has
+        none; latent directions (explore.directions, SeFa) factorize its weight."""
+        return None
+
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         raise NotImplementedError
+
+    # ---- virtual batch norm (model.g_norm=vbn): a fixed reference batch run in front of every batch
+    def setup_reference(self, size: int) -> None:
+        """Draw the reference latents [size, latent_dim] (from the global RNG, once, when G is built),
+        keep them as a buffer, and tell every VirtualBatchNorm layer how many rows they are."""
+        from gankit.nets.vbn import VirtualBatchNorm
+
+        if self.num_classes:
+            raise ValueError("virtual batch norm is not combined with class conditioning yet")
+        self.register_buffer("vbn_ref", self.sample_z(size))
+        for m in self.modules():
+            if isinstance(m, VirtualBatchNorm):
+                m.ref_size = size
+
+    def prepend_reference(self, h: torch.Tensor) -> torch.Tensor:
+        """[B, D] -> [R + B, D] with the reference latents in front (unchanged without VBN)."""
+        ref = getattr(self, "vbn_ref", None)
+        return h if ref is None else torch.cat([ref.to(h.dtype), h])
+
+    def drop_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The outputs of the batch itself, without the reference rows."""
+        ref = getattr(self, "vbn_ref", None)
+        return x if ref is None else x[ref.shape[0]:]
 
 
 class Discriminator(nn.Module):

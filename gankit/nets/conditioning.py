@@ -88,7 +88,12 @@ class CondSequential(nn.Sequential):
 
 
 def norm_layer(kind: str, features: int, dims: int, num_classes: int = 0) -> nn.Module:
-    """BatchNorm (``kind`` = 'batch'), conditional BatchNorm when ``num_classes`` > 0, or identity."""
+    """BatchNorm (``kind`` = 'batch'), conditional BatchNorm when ``num_classes`` > 0, virtual BatchNorm
+    (``kind`` = 'vbn', generators only: :mod:`gankit.nets.vbn`), or identity."""
+    if kind == "vbn":
+        from gankit.nets.vbn import VirtualBatchNorm
+
+        return VirtualBatchNorm(features)
     if kind != "batch":
         return nn.Identity()
     if num_classes:

@@ -37,7 +37,8 @@ def _channels(width: int, stages: int, cap: int) -> list[int]:
 
 class DCGANGenerator(Generator):
     def __init__(self, shape: tuple, z_dim: int, width: int, norm: str = "batch",
-                 max_channels: int = 512, z_dist: str = "normal", z_categories: int = 0, **cond: int) -> None:
+                 max_channels: int = 512, z_dist: str = "normal", z_categories: int = 0, vbn_ref: int = 64,
+                 **cond: int) -> None:
         super().__init__(z_dim, z_dist, z_categories, **cond)
         channels, side, _ = shape
         self.base, stages = resolution_plan(side)
@@ -55,10 +56,16 @@ class DCGANGenerator(Generator):
                        nn.ReLU(inplace=True)]
         blocks += [nn.ConvTranspose2d(chans[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = CondSequential(*blocks)
+        if norm == "vbn":
+            self.setup_reference(vbn_ref)
+
+    def latent_layer(self) -> nn.Linear:
+        return self.project[0]
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        h = self.project(self.join_labels(z, y), y).view(z.shape[0], self.c0, self.base, self.base)  # [B, C0, b, b]
-        return self.net(h, y)  # [B, C, H, W]
+        h = self.prepend_reference(self.join_labels(z, y))  # the VBN reference rows first, if any
+        h = self.project(h, y).view(h.shape[0], self.c0, self.base, self.base)  # [B, C0, b, b]
+        return self.drop_reference(self.net(h, y))  # [B, C, H, W]
 
 
 class DCGANDiscriminator(Discriminator):

@@ -26,3 +26,16 @@ class OutputActivation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(x) if self.bounded else x
+
+
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013), the original GAN paper's discriminator units: a linear map to
+    ``out_features * pieces`` values, and each unit the max of its ``pieces``: [B, in] -> [B, out]."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
+        super().__init__()
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(x.shape[0], self.out_features, self.pieces).amax(dim=2)

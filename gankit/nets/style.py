@@ -73,7 +73,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
 class ModulatedConv2d(nn.Module):
     """A k x k conv modulated by w: the style s = affine(w) [B, I] starts at 1 (bias init 1).
-    ``fused``: None = the grouped path in eval mode and the non-fused one in training; True/False force."""
+    ``fused``: False (default) = the non-fused path (static weights: training and export); True = one grouped
+    conv with per-sample weights (batch-1 inference); None = grouped in eval mode, non-fused in training."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, w_dim: int, demodulate: bool = True,
                  upsample: bool = False) -> None:
@@ -82,7 +83,7 @@ class ModulatedConv2d(nn.Module):
         self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
         self.modulation = EqualLinear(w_dim, in_ch, bias_init=1.0)
         self.demodulate, self.upsample, self.padding = demodulate, upsample, kernel // 2
-        self.fused: Optional[bool] = None
+        self.fused: Optional[bool] = False
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.upsample:

@@ -56,6 +56,7 @@ class Objective:
     Params: type = NoParams
     probabilistic: bool = True
     g_uses_real: bool = False  # the G step needs a real batch (relativistic losses)
+    takes_targets: bool = False  # D's loss reads probability targets (d_targets): label smoothing, noisy labels
 
     def __init__(self, cfg: Any) -> None:
         from gankit.config import from_dict
@@ -69,7 +70,17 @@ class Objective:
         self.fake_y: Optional[torch.Tensor] = None  # the labels they were made for
         from gankit.objectives.auxiliary import build_terms
 
+        self.step = 0  # the iteration's generator step, from begin_iteration
+        self._nets: dict = {}
         self.terms = build_terms(cfg.term_params(), self)
+        if any(t.needs_real_in_g for t in self.terms):
+            self.g_uses_real = True  # the loop then hands G's step a real batch
+
+    def begin_iteration(self, step: int, G: Any, D: Any) -> None:
+        """Told by the loop before each iteration: its generator step (0-based) and the players'
+        networks, which the terms see (schedules that are functions of the step, historical averaging)."""
+        self.step = step
+        self._nets = {"g": G, "d": D}
 
     # ---- what the loop sees
     def schedule(self) -> list[Phase]:
@@ -80,6 +91,7 @@ class Objective:
         """One discriminator step. On the last D step of an iteration the fakes keep their graph
         so the G step can reuse them (``objective.reuse_fake``), as the PyTorch DCGAN example does."""
         fake = self.fake_for_d(G, z, y, last)
+        real, fake = self.view_for_d(real, fake, y)
         real_out, fake_out = D(real, y), D(fake, y)
         loss = self.d_loss(real_out, fake_out)
         penalty = self.d_penalty(D, real, fake, y)
@@ -87,30 +99,67 @@ class Objective:
             loss = loss + penalty
         stats = {"loss_d": loss.detach(), "d_real": self.d_value(real_out.logits.detach()),
                  "d_fake": self.d_value(fake_out.logits.detach())}
-        return self.with_terms(StepResult(loss, stats), "d", fake_out, z, y, real_out, y, G=G, D=D)
+        return self.with_terms(StepResult(loss, stats), "d", fake_out, z, y, real_out, y)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
+        fake, real = self.view_for_g(fake, real)
         fake_out = D(fake, self.fake_y)
         loss = self.g_loss(fake_out)
-        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out, G=G, D=D)
+        real_out = self.real_out_for_g_terms(D, real, y)
+        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out,
+                               real_out=real_out, real_y=y)
+
+    # ---- what D sees and what its targets are (the terms' hooks; every objective calls these)
+    def view_for_d(self, real: torch.Tensor, fake: torch.Tensor,
+                   y: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The real and fake inputs of D in D's step, after each term's ``d_view``."""
+        for term in self.terms:
+            real, fake = term.d_view(real, fake, y, self.step)
+        return real, fake
+
+    def view_for_g(self, fake: torch.Tensor,
+                   real: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The fake (and, if any, real) inputs of D in G's step, after each term's ``g_view``."""
+        for term in self.terms:
+            fake, real = term.g_view(fake, real, self.step)
+        return fake, real
+
+    def d_targets(self, real_logits: torch.Tensor,
+                  fake_logits: torch.Tensor) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """D's probability targets (real [B], fake [B]) after the terms that set them, or (None, None)
+        for the hard 1 / 0 targets when no term does."""
+        if not any(t.sets_targets for t in self.terms):
+            return None, None
+        t_real, t_fake = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+        for term in self.terms:
+            t_real, t_fake = term.targets(t_real, t_fake, self.step)
+        return t_real.detach(), t_fake.detach()
+
+    def real_out_for_g_terms(self, D: Any, real: Optional[torch.Tensor],
+                             y: Optional[torch.Tensor]) -> Optional[DOutput]:
+        """D's output on the real batch of G's step when a term reads it (feature matching), else None."""
+        if real is None or not any(t.needs_real_in_g for t in self.terms):
+            return None
+        return D(real, y)
 
     # ---- auxiliary terms (objective.terms: InfoGAN, ACGAN, ...), added to every objective's steps
     def with_terms(self, result: StepResult, player: str, fake_out: DOutput, z: Optional[torch.Tensor] = None,
                    y: Optional[torch.Tensor] = None, real_out: Optional[DOutput] = None,
-                   real_y: Optional[torch.Tensor] = None, G: Any = None, D: Any = None) -> StepResult:
+                   real_y: Optional[torch.Tensor] = None) -> StepResult:
         """``result`` plus what each auxiliary term adds to ``player``'s ('d' or 'g') loss, with its
-        stats. In G's step the fakes' latent and labels default to those of :meth:`fake_for_g`. ``G`` and
-        ``D`` are the players, for terms on their weights."""
+        stats. In G's step the fakes' latent and labels default to those of :meth:`fake_for_g`."""
         if not self.terms:
             return result
         if player == "g" and z is None:
             z, y = self.fake_z, self.fake_y
         from gankit.objectives.auxiliary import TermInputs
 
-        inputs = TermInputs(player, fake_out, z, y, real_out, real_y, G, D)
+        inputs = TermInputs(player, fake_out, z, y, real_out, real_y, self.step, self._nets.get(player))
         loss, stats = result.loss, dict(result.stats)
+        if player == "g" and any(t.replaces_g_loss for t in self.terms):
+            loss = loss.new_zeros(())  # G descends the replacing term alone; loss_g still logs the game's
         for term in self.terms:
             added = term.d_loss(inputs) if player == "d" else term.g_loss(inputs)
             if added is not None:

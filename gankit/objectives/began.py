@@ -46,6 +46,7 @@ class BEGAN(Objective):
     def d_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
                z: torch.Tensor, last: bool) -> StepResult:
         fake = self.fake_for_d(G, z, y, last)
+        real, fake = self.view_for_d(real, fake, y)
         e_real, real_out = self._loss_l1(D, real, y)
         l_real = e_real.mean()
         e_fake, fake_out = self._loss_l1(D, fake, y)
@@ -54,18 +55,20 @@ class BEGAN(Objective):
         self._l_real = float(l_real.detach())
         return self.with_terms(StepResult(loss, {"loss_d": loss.detach(), "d_real": l_real.detach(),
                                                  "d_fake": l_fake.detach(), "k_t": self.k}),
-                               "d", fake_out, z, y, real_out, y, G=G, D=D)
+                               "d", fake_out, z, y, real_out, y)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
+        fake, real = self.view_for_g(fake, real)
         e_fake, fake_out = self._loss_l1(D, fake, self.fake_y)
         loss = e_fake.mean()
         stats = {"loss_g": loss.detach()}
         if self._l_real is not None:
             l_fake = float(loss.detach())
             stats["m_global"] = terms.began_convergence(self._l_real, l_fake, self.params.gamma)
-        return self.with_terms(StepResult(loss, stats), "g", fake_out, G=G, D=D)
+        return self.with_terms(StepResult(loss, stats), "g", fake_out,
+                               real_out=self.real_out_for_g_terms(D, real, y), real_y=y)
 
     def after_g_step(self, stats: dict) -> None:
         # L(x) of the iteration's last D step, L(G(z)) of its G step (the paper's L(G(z_G))).

@@ -28,7 +28,14 @@ def input_gradient(D: Any, x: torch.Tensor, y: Optional[torch.Tensor] = None) ->
     """
     x = x.detach().requires_grad_(True)
     logits = D(x, y).logits
-    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    # Under fp16 the loop's D carries its GradScaler's scale: the gradient of the scaled sum does not
+    # underflow in fp16, and dividing it out after gives the true gradient (PyTorch's AMP recipe).
+    scale = getattr(D, "grad_scale", None)
+    if scale is None:
+        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    else:
+        (grad,) = torch.autograd.grad(logits.sum() * scale, x, create_graph=True)
+        grad = grad / scale
     pack = pack_of(D)
     if logits.shape[0] * pack != x.shape[0]:
         raise ValueError(f"D gave {logits.shape[0]} outputs for {x.shape[0]} samples in packs of {pack}")

@@ -34,8 +34,10 @@ class DRAGAN(Objective):
         check_param(p.g_loss in ("ns", "minimax"), "g_loss", p.g_loss, "must be 'ns' or 'minimax'")
         self._gp = torch.zeros(())
 
+    takes_targets = True
+
     def d_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
-        return terms.d_logistic(real.logits, fake.logits)
+        return terms.d_logistic(real.logits, fake.logits, *self.d_targets(real.logits, fake.logits))
 
     def g_loss(self, fake: DOutput) -> torch.Tensor:
         if self.params.g_loss == "minimax":

@@ -34,20 +34,21 @@ class EBGAN(Objective):
     def d_step(self, G: Any, D: Any, real: torch.Tensor, y: Optional[torch.Tensor],
                z: torch.Tensor, last: bool) -> StepResult:
         fake = self.fake_for_d(G, z, y, last)
+        real, fake = self.view_for_d(real, fake, y)
         e_real, real_out = energy(D, real, y, terms.mse_reconstruction, self.cfg.name)
         e_fake, fake_out = energy(D, fake, y, terms.mse_reconstruction, self.cfg.name)
         loss = terms.d_energy_margin(e_real, e_fake, self.params.margin)
         return self.with_terms(StepResult(loss, {"loss_d": loss.detach(), "d_real": e_real.mean().detach(),
-                                                 "d_fake": e_fake.mean().detach()}), "d", fake_out, z, y, real_out, y,
-                               G=G, D=D)
+                                                 "d_fake": e_fake.mean().detach()}), "d", fake_out, z, y, real_out, y)
 
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
+        fake, real = self.view_for_g(fake, real)
         e_fake, out = energy(D, fake, self.fake_y, terms.mse_reconstruction, self.cfg.name)
         if out.features is None:
             raise ValueError("EBGAN's pull-away term needs the encoder's code in DOutput.features")
         pt = terms.pullaway(out.features)
         loss = e_fake.mean() + self.params.pt_weight * pt
         result = StepResult(loss, {"loss_g": loss.detach(), "pt": pt.detach()})
-        return self.with_terms(result, "g", out, G=G, D=D)
+        return self.with_terms(result, "g", out, real_out=self.real_out_for_g_terms(D, real, y), real_y=y)

@@ -72,13 +72,13 @@ class OrthoTerm(AuxTerm):
 
     def _loss(self, net: Optional[nn.Module], who: str) -> tuple[torch.Tensor, dict]:
         if net is None:
-            raise GankitError(f"the ortho term needs the objective to hand {who.upper()} to its terms; this "
-                              f"objective does not (remove objective.terms.ortho)")
+            raise GankitError(f"the ortho term needs {who.upper()} (TermInputs.net), which the loop hands over "
+                              f"through Objective.begin_iteration; call it before the step")
         value = off_diagonal_ortho(net)
         return 0.5 * self.params.weight * value, {f"ortho_{who}": value.detach()}
 
     def d_loss(self, inputs: TermInputs) -> Optional[tuple[torch.Tensor, dict]]:
-        return self._loss(inputs.d_net, "d") if self.params.nets in ("d", "both") else None
+        return self._loss(inputs.net, "d") if self.params.nets in ("d", "both") else None
 
     def g_loss(self, inputs: TermInputs) -> Optional[tuple[torch.Tensor, dict]]:
-        return self._loss(inputs.g_net, "g") if self.params.nets in ("g", "both") else None
+        return self._loss(inputs.net, "g") if self.params.nets in ("g", "both") else None

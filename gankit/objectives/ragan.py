@@ -26,7 +26,9 @@ class RaGAN(Objective):
     def g_step(self, G: Any, D: Any, real: Optional[torch.Tensor], y: Optional[torch.Tensor],
                z: torch.Tensor) -> StepResult:
         fake = self.fake_for_g(G, z, y)
-        real_logits = D(real, y).logits  # D is frozen in G's step: no gradient reaches it
+        fake, real = self.view_for_g(fake, real)
+        real_out = D(real, y)  # D is frozen in G's step: no gradient reaches it
         fake_out = D(fake, self.fake_y)  # the labels the fakes were made for (y is the real batch's)
-        loss = terms.g_relativistic_average(real_logits, fake_out.logits)
-        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out, G=G, D=D)
+        loss = terms.g_relativistic_average(real_out.logits, fake_out.logits)
+        return self.with_terms(StepResult(loss, {"loss_g": loss.detach()}), "g", fake_out,
+                               real_out=real_out, real_y=y)

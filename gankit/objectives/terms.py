@@ -6,15 +6,27 @@ D = sigmoid(l), so no sigmoid is ever followed by a log.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 
-def d_logistic(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def d_logistic(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+               real_target: Optional[torch.Tensor] = None,
+               fake_target: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Discriminator loss of Goodfellow et al. 2014, to *descend*:
-    -E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-l_real)] + E[softplus(l_fake)]."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    -E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-l_real)] + E[softplus(l_fake)].
+
+    With targets t [B] (label smoothing, noisy labels) each term is the cross-entropy against t:
+    t softplus(-l) + (1 - t) softplus(l); None is the hard target (1 for real, 0 for fake)."""
+    return _logistic_ce(real_logits, real_target, 1.0) + _logistic_ce(fake_logits, fake_target, 0.0)
+
+
+def _logistic_ce(logits: torch.Tensor, target: Optional[torch.Tensor], hard: float) -> torch.Tensor:
+    if target is None:
+        return F.softplus(-logits).mean() if hard == 1.0 else F.softplus(logits).mean()
+    return (target * F.softplus(-logits) + (1 - target) * F.softplus(logits)).mean()
 
 
 def g_minimax(fake_logits: torch.Tensor) -> torch.Tensor:

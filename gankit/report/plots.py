@@ -16,10 +16,14 @@ TRAIN_PANELS = (
     ("gradient norms", ("grad_norm_d", "grad_norm_g"), True, "L2 norm (log)"),
     # InfoGAN (objective.info): log K - CE, the lower bound on I(c; G(z, c)), at most log K
     ("code information (nats)", ("mi_d", "mi_g"), False, "nats"),
+    # minimax, ns, r1, r2: V(D, G) = E log D(x) + E log(1 - D(G(z))); -log 4 at the game's optimum p_g = p_data
+    ("value of the game V(D, G)", ("game_value",), False, "V(D, G)"),
     # Trainer.diversity: a ratio, not a probability, so it can exceed 1
     ("diversity: spread of samples / spread of data (1 = alike, > 1 = more spread, near 0 = collapse)",
      ("diversity",), False, "ratio"),
 )
+#: Horizontal reference lines drawn in the panel of a key: key -> (value, label).
+REFERENCE_LINES = {"game_value": (-math.log(4.0), "-log 4 (the optimum, p_g = p_data)")}
 #: Bookkeeping keys that are never plotted as curves.
 NOT_CURVES = frozenset({"type", "step", "time", "img_per_s", "epoch"})
 # The report shows figures at the page's full width (~1000 px): drawn at that size, fonts stay readable.
@@ -106,6 +110,9 @@ def _plot_panel(ax, records: list[dict], keys: Iterable[str], title: str, log_y:
             ax.plot(steps, values, color=color, lw=1.4, marker=marker or ("o" if steps.size < 8 else None),
                     ms=3, label=key)
         drawn = True
+        if key in REFERENCE_LINES:
+            value, label = REFERENCE_LINES[key]
+            ax.axhline(value, color="k", ls="--", lw=1.0, label=label)
     if drawn:
         if log_y:
             ax.set_yscale("log")

@@ -14,18 +14,16 @@ others, replaced in place; its manifest adds ``best`` (key, value, step, directi
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
 from gankit.errors import GankitError
+# the file-safety helpers live in gankit.fileio (below metrics and training); re-exported for callers
+from gankit.fileio import (atomic_save_tensors, atomic_write_bytes, atomic_write_text,  # noqa: F401
+                           load_module_state, load_tensors, sha256_file, user_file_mode)
 
 FORMAT = "gankit-checkpoint/1"
 BEST = "best"  # the stem of the best checkpoint's files
@@ -66,57 +64,6 @@ def unflatten_state(obj: Any, tensors: dict) -> Any:
     return obj
 
 
-# --------------------------------------------------------------------------- atomic file writes
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def user_file_mode() -> int:
-    """The permissions a new file gets under the process's umask (usually 0o644).
-
-    One policy for both files of a checkpoint: they hold no secrets and no pickle (safe to share), so
-    the weights are no more private than their manifest; a user who wants them private sets a umask.
-    """
-    umask = os.umask(0)  # reading the umask means setting it; put it straight back
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # --------------------------------------------------------------------------- save / load
 
 
@@ -135,12 +82,7 @@ def save_checkpoint(folder: Path, step: int, state: dict, manifest: dict, keep: 
     tensors: dict = {}
     skeleton = flatten_state(state, "", tensors)
     weights = folder / f"{stem}.safetensors"
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.chmod(tmp, user_file_mode())  # safetensors writes 0600; the manifest beside it follows the umask
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, weights)
+    atomic_save_tensors(weights, tensors)
     record = dict(manifest)
     record.update({"format": FORMAT, "step": step, "weights": weights.name,
                    "sha256": sha256_file(weights), "state": skeleton})
@@ -265,28 +207,10 @@ def load_checkpoint(path: Union[str, Path]) -> tuple[dict, dict]:
     path = resolve_checkpoint(path)
     record = read_manifest(path, verify=True)
     weights = path.with_name(Path(record["weights"]).name)
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise GankitError(f"checkpoint {weights} cannot be read: {exc}") from None
+    tensors = load_tensors(weights, "checkpoint")
     try:
         state = unflatten_state(record["state"], tensors)
     except (KeyError, TypeError) as exc:
         raise GankitError(f"checkpoint {path} names tensor {exc} that its weights file lacks") from None
     record["path"] = str(path)
     return record, state
-
-
-def load_module_state(module: torch.nn.Module, state: dict, what: str, path: str) -> None:
-    """Strictly load ``state`` into ``module``; a mismatch says the checkpoint is another architecture."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or extra or shapes:
-        detail = (f"missing {missing[:3]}" if missing else
-                  f"unexpected {extra[:3]}" if extra else
-                  f"shape of {shapes[0]} is {tuple(state[shapes[0]].shape)}, "
-                  f"the model wants {tuple(own[shapes[0]].shape)}")
-        raise GankitError(f"checkpoint {path} holds a {what} of another architecture ({detail})")
-    module.load_state_dict(state)

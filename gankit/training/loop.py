@@ -25,12 +25,15 @@ from gankit.nets import DataSpec, build_nets
 from gankit.objectives import build_objective
 from gankit.report._io import format_duration
 from gankit.training import checkpoint as ckpt
+from gankit.training import distributed
 from gankit.training.ema import EMA
 from gankit.training.evaluation import TrainingEvaluator, scores_at_end
 from gankit.training.monitor import Monitor, mean_pairwise_distance
 from gankit.training.optim import build_optimizer, lr_factor, set_lr
+from gankit.training.precision import Player, check_precision, make_scaler
 from gankit.training.rundir import JsonlLog, RunDir
 from gankit.training.snapshots import render_real, render_step
+from gankit.training.tensorboard import check_tensorboard, make_duties
 
 
 def data_spec(data: Any) -> DataSpec:
@@ -108,22 +111,33 @@ class Trainer:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = pick_device(t.device)
-        torch.manual_seed(t.seed)
+        self.ranks, self.device = distributed.setup(pick_device(t.device))
+        torch.manual_seed(t.seed)  # the same on every rank: the same initial weights, one shared RNG stream
         self.data = load_dataset(cfg.data, "train")
         self.spec = data_spec(self.data)
         G, D = build_nets(cfg.model, self.spec, **cfg.heads)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.objective = build_objective(cfg.objective)
-        self.opt_g = build_optimizer(t.g_optim, self.G.parameters())
-        self.opt_d = build_optimizer(t.d_optim, self.D.parameters())
+        if t.channels_last and self.spec.kind == "image":
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.opt_g = build_optimizer(t.g_optim, self.G.parameters(), t.optim_impl)
+        self.opt_d = build_optimizer(t.d_optim, self.D.parameters(), t.optim_impl)
+        check_precision(t.precision, self.device)
+        if t.tensorboard:
+            check_tensorboard()
+        self._duties: list = []  # optional duties of a run with a folder (TensorBoard), set up by fit
+        self.scalers = {"G": make_scaler(t.precision, self.device), "D": make_scaler(t.precision, self.device)}
         self.ema = EMA(self.G, t.ema, t.ema_start, t.ema_rampup) if t.ema > 0 else None
         self.warnings: list[str] = []  # said now on stderr, and written to the log when training starts
         self._fit_batch_to_data()
-        self.sampler = BatchSampler(self.data, cfg.data.batch_size, seed=t.seed)
+        # data.batch_size is the global batch; each rank trains on its slice of it
+        self.batch_size = distributed.local_batch(cfg.data.batch_size, self.ranks, cfg.model.d_pack)
+        self.sampler = BatchSampler(self.data, cfg.data.batch_size, seed=t.seed,
+                                    shard=(self.ranks.rank, self.ranks.world))
         self.phases = self.objective.schedule()
+        self._players = self._make_players()
         self._methods = {p.name: getattr(self.objective, f"{p.name.lower()}_step") for p in self.phases}
-        self.batch_size = cfg.data.batch_size
         self.conditional = cfg.conditional
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
@@ -141,7 +155,7 @@ class Trainer:
         # Scoring during training. Building it may initialize a feature network: keep that off the
         # training RNG, so a run is the same with scoring on or off.
         self.evaluator: Optional[TrainingEvaluator] = None
-        if cfg.eval.every > 0 or scores_at_end(cfg, self.spec):
+        if self.ranks.is_main and (cfg.eval.every > 0 or scores_at_end(cfg, self.spec)):
             with torch.random.fork_rng(devices=self._rng_devices()):
                 self.evaluator = TrainingEvaluator(cfg, load_dataset(cfg.data, "test"), self.spec, self.device)
         self.eval_records: list[dict] = []  # the scores of this process, also when run is None
@@ -170,7 +184,7 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "sampler": self.sampler.state_dict(), "objective": self.objective.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
+            "rng": {"torch": torch.get_rng_state()}, "monitor": self.monitor.state_dict(),
         }
         terms_state = self.objective.terms_state_dict()
         if terms_state:
@@ -179,11 +193,27 @@ class Trainer:
             state["G_ema"] = self.ema.shadow.state_dict()
         if self.evaluator is not None:
             state["eval"] = self.evaluator.state_dict()
+        for net, scaler in self.scalers.items():
+            if scaler is not None:
+                state[f"scaler_{net.lower()}"] = scaler.state_dict()
         if self.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
 
+    def _rank_state(self) -> dict:
+        """What differs between ranks: each one's RNG and its place in the data."""
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"rng": rng, "sampler": self.sampler.state_dict()}
+
     def load_state_dict(self, state: dict, path: str) -> None:
+        saved_world = len(state["ranks"]) if "ranks" in state else 1
+        if saved_world != self.ranks.world:
+            how = (f"torchrun --nproc_per_node={saved_world} -m gankit.cli train --resume RUN" if saved_world > 1
+                   else "gankit train --resume RUN (without torchrun)")
+            raise GankitError(f"checkpoint {path} was trained by {saved_world} process(es) and this run has "
+                              f"{self.ranks.world}: a resume is exact only at the same world size; use {how}")
         ckpt.load_module_state(self.G, state["G"], "generator", path)
         ckpt.load_module_state(self.D, state["D"], "discriminator", path)
         if self.ema is not None:
@@ -196,21 +226,41 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.objective.load_state_dict(state.get("objective", {}))
         self.objective.load_terms_state_dict(state.get("terms", {}))
+        self.monitor.load_state_dict(state.get("monitor", {}))
         if self.evaluator is not None:
             self.evaluator.load_state_dict(state.get("eval", {}))
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        for net, scaler in self.scalers.items():
+            if scaler is not None and f"scaler_{net.lower()}" in state:
+                scaler.load_state_dict(state[f"scaler_{net.lower()}"])
+        rng = state["rng"]
+        if "ranks" in state:  # this rank's own RNG and data position
+            mine = state["ranks"][self.ranks.rank]
+            self.sampler.load_state_dict(mine["sampler"])
+            rng = mine["rng"]
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
 
     def manifest(self) -> dict:
         return {"config": self.cfg.to_dict(), "data": dict(self.spec), "gankit": __version__,
                 "torch": torch.__version__, "ema": self.ema is not None,
-                "objective": self.objective.describe(), "time": time.time()}
+                "objective": self.objective.describe(), "time": time.time(), "world_size": self.ranks.world,
+                "precision": self.cfg.train.precision}
 
-    def save(self) -> Path:
-        assert self.run is not None
-        return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), self.manifest(),
+    def save(self) -> Optional[Path]:
+        """Write a checkpoint (rank 0). Under torchrun every rank calls it: each one's RNG and data
+        position are gathered into it; the other ranks write nothing and get None."""
+        state = self.state_dict()
+        if self.ranks.active:
+            state["ranks"] = distributed.gather(self._rank_state(), self.ranks)
+        if self.run is None:
+            return None
+        return ckpt.save_checkpoint(self.run.checkpoints, self.step, state, self.manifest(),
                                     keep=self.cfg.train.keep_checkpoints)
+
+    def close(self) -> None:
+        """Leave the process group this trainer opened (under torchrun)."""
+        distributed.shutdown(self.ranks)
 
     def save_best(self) -> Path:
         """Write ``checkpoints/best.*`` (replacing it) with the current state and the best score."""
@@ -227,12 +277,40 @@ class Trainer:
         return self.ema.shadow if self.ema is not None else self.G
 
     # ------------------------------------------------------------------ one iteration
+    def _make_players(self) -> dict:
+        """(G, D) as each phase's step sees them, by the net that phase trains. In fp32 they are the
+        modules themselves; otherwise :class:`Player` views that run under autocast and return fp32."""
+        precision, compiled = self.cfg.train.precision, self.cfg.train.compile
+        self._hand_reduced: set = set()  # phases whose gradients are averaged over ranks by hand
+        if precision == "fp32" and not self.ranks.active and not compiled:
+            return {p.name: (self.G, self.D) for p in self.phases}
+        G_ddp, D_ddp = (distributed.wrap(m, self.ranks, self.device) for m in (self.G, self.D))
+        bare_D = self.D
+        if compiled:  # one compiled forward per way of calling a net; the modules (and checkpoints) stay as they are
+            G_ddp, D_ddp, bare_D = (torch.compile(m) for m in (G_ddp, D_ddp, self.D))
+
+        def view(module: torch.nn.Module, forward: Any, net: str) -> Player:
+            return Player(module, forward, precision=precision, device=self.device, scaler=self.scalers[net])
+
+        players = {}
+        for p in self.phases:
+            if p.net == "G":  # G's step trains G only: the bare D (no DDP reduction for weights it keeps)
+                players[p.name] = (view(self.G, G_ddp, "G"), view(self.D, bare_D, "G"))
+            elif p.name == "D":
+                players[p.name] = (view(self.G, G_ddp, "D"), view(self.D, D_ddp, "D"))
+            else:  # a penalty-only D phase (lazy R1): some weights get no gradient, which DDP would wait for
+                players[p.name] = (view(self.G, G_ddp, "D"), view(self.D, self.D, "D"))
+                if self.ranks.active:
+                    self._hand_reduced.add(p.name)
+        return players
+
     def iteration(self, want_stats: bool) -> dict:
         """One generator step and the discriminator steps before it; returns detached stats."""
-        G, D, obj = self.G, self.D, self.objective
+        obj = self.objective
         stats: dict = {}
         y = None
         t = self.cfg.train
+        obj.begin_iteration(self.step, G, D)  # the step and the players, for the terms (objectives/auxiliary.py)
         if t.lr_decay != "none":
             factor = lr_factor(self.step, t.steps, t.lr_decay, t.lr_decay_start)
             set_lr(self.opt_g, t.g_optim.lr, factor)
@@ -243,8 +321,11 @@ class Trainer:
             if phase.every > 1 and (self.step + 1) % phase.every:
                 continue
             g_phase = phase.net == "G"
-            D.requires_grad_(not g_phase)  # no D weight gradients in G's step
+            G, D = self._players[phase.name]
+            hand_reduced = phase.name in self._hand_reduced
+            self.D.requires_grad_(not g_phase)  # no D weight gradients in G's step
             opt, params = (self.opt_g, self.g_params) if g_phase else (self.opt_d, self.d_params)
+            scaler = self.scalers[phase.net]
             run_phase = self._methods[phase.name]
             for i in range(phase.repeat):
                 if g_phase and not obj.g_uses_real:
@@ -256,24 +337,39 @@ class Trainer:
                     if self.device.type != "cpu":
                         real = real.to(self.device, non_blocking=True)
                         y = y.to(self.device, non_blocking=True) if y is not None else None
-                z = G.sample_z(self.batch_size, device=self.device)
+                # the global batch's latents from the shared stream, this rank's slice of them
+                z = distributed.shard(self.G.sample_z(self.cfg.data.batch_size, device=self.device), self.ranks)
                 opt.zero_grad(set_to_none=True)
                 if g_phase:
                     result = run_phase(G, D, real, y, z)
                 else:
                     result = run_phase(G, D, real, y, z, last=i == phase.repeat - 1)
-                result.loss.backward()
-                if want_stats:
-                    stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
-                opt.step()
+                if scaler is None:
+                    result.loss.backward()
+                    if hand_reduced:
+                        distributed.average_gradients(params, self.ranks)
+                    if want_stats:
+                        stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
+                    opt.step()
+                else:  # fp16: scaled backward, unscaled gradients for the norm, a step skipped on inf
+                    scaler.scale(result.loss).backward()
+                    if hand_reduced:
+                        distributed.average_gradients(params, self.ranks)
+                    if want_stats:
+                        scaler.unscale_(opt)
+                        stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
+                    scaler.step(opt)
+                    scaler.update()
                 if not g_phase:
-                    obj.after_d_step(D)
+                    obj.after_d_step(self.D)
             stats.update(result.stats)
-        D.requires_grad_(True)
+        self.D.requires_grad_(True)
         self.step += 1
         if self.ema is not None:
-            self.ema.update(G, self.step)
+            self.ema.update(self.G, self.step)
         obj.after_g_step(stats)
+        if want_stats and self.ranks.active:
+            stats = distributed.mean_stats(stats, self.ranks)
         return stats
 
     # ------------------------------------------------------------------ the run
@@ -286,8 +382,10 @@ class Trainer:
         log = JsonlLog(run.log_file) if run else None
         self._install_signals()
         trained_before = 0.0  # seconds of the run's earlier segments: the log's clock continues from there
+        self._duties = make_duties(t.tensorboard, run.path if run else None, self.step)
         if run:
-            trained_before = run.begin_segment(self.step, t.steps, name=self.cfg.name, gankit=__version__)
+            trained_before = run.begin_segment(self.step, t.steps, name=self.cfg.name, gankit=__version__,
+                                               world_size=self.ranks.world)
             for message in self.warnings:
                 log.write({"type": "warning", "step": self.step, "message": message})
             if self.step == 0:
@@ -302,7 +400,8 @@ class Trainer:
             while self.step < t.steps:
                 next_step = self.step + 1
                 log_now = next_step % t.log_every == 0 or next_step == t.steps
-                ckpt_now = run is not None and (next_step % t.checkpoint_every == 0 or next_step == t.steps)
+                ckpt_now = ((run is not None or self.ranks.active)  # every rank takes part in a checkpoint
+                            and (next_step % t.checkpoint_every == 0 or next_step == t.steps))
                 stats = self.iteration(want_stats=log_now)
                 if log_now or ckpt_now:
                     last = self._check_finite(stats, log)
@@ -316,6 +415,7 @@ class Trainer:
                               "img_per_s": round(rate, 1)}
                     if log:
                         log.write(record)
+                    self._tell("on_record", record)
                     for alert in self.monitor.update(last, diversity):
                         if log:
                             log.write({"type": "warning", "step": self.step, "key": alert.key,
@@ -342,19 +442,23 @@ class Trainer:
                     self.snapshot()
                 if ckpt_now:
                     self.save()
-                    run.end_segment(self.step)  # a kill -9 later keeps the history up to this checkpoint
-                    if self.step < t.steps:
-                        self._report()
-                if self._stop:
-                    if run is not None and not ckpt_now:
+                    self._tell("flush")
+                    if run is not None:
+                        run.end_segment(self.step)  # a kill -9 later keeps the history up to this checkpoint
+                        if self.step < t.steps:
+                            self._report()
+                if distributed.any_rank(bool(self._stop), self.ranks):  # all ranks stop at the same step
+                    if (run is not None or self.ranks.active) and not ckpt_now:
                         self.save()
-                    raise KeyboardInterrupt(f"stopped by {self._stop} at step {self.step}")
+                    raise KeyboardInterrupt(f"stopped by {self._stop or 'another rank'} at step {self.step}")
         except KeyboardInterrupt as exc:
             bar.close()
             if log:
                 log.close()
+            self._tell("close")
             raise self._interrupted(str(exc) or "stopped by a second Ctrl-C") from None
         bar.close()
+        self._tell("close")
         if run is not None:
             run.end_segment(self.step, "finished")
             run.write_info(status="finished", finished=time.time(), step=self.step)
@@ -390,12 +494,17 @@ class Trainer:
 
             append_record(self.run.eval_file, {"type": "eval", "step": self.step, "time": time.time(), **scores,
                                                "provenance": result["provenance"]})
+        self._tell("on_record", {"type": "eval", "step": self.step, **scores})
         if log is not None:
             p = result["provenance"]
             how = (f"{', '.join(p['metrics'])} of {p['n_fake']:,} samples ({'EMA' if self.ema is not None else 'G'}) "
                    f"against {p['n_real']:,} real items, {p['extractor']} features")
             caveats = {"caveats": " ".join(p["warnings"])} if p.get("warnings") else {}
             log.write({"type": "eval", "step": self.step, **scores, "how": how, **caveats})
+        n_modes = len(self.data.modes) if getattr(self.data, "modes", None) is not None else 0  # toy data
+        for alert in self.monitor.update_scores(scores, n_modes):
+            if log is not None:
+                log.write({"type": "warning", "step": self.step, "key": alert.key, "message": alert.message})
         if self.evaluator.update_best(scores, self.step) and self.run is not None:
             self.save_best()
         return result
@@ -444,7 +553,14 @@ class Trainer:
     def snapshot(self) -> None:
         if self.run is None:
             return
-        render_step(self, self.run.samples / f"step_{self.step:07d}.png")
+        path = self.run.samples / f"step_{self.step:07d}.png"
+        render_step(self, path)
+        self._tell("on_snapshot", self.step, path)
+
+    def _tell(self, event: str, *args: Any) -> None:
+        """Call ``event`` on each of the run's optional duties (TensorBoard)."""
+        for duty in self._duties:
+            getattr(duty, event)(*args)
 
     def _report(self) -> None:
         from gankit.report import build_report

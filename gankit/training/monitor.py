@@ -4,7 +4,12 @@
   generator's gradient vanishes;
 - vanishing generator gradients;
 - mode collapse: samples from different latent codes become nearly the same;
-- divergence: losses explode (NaN/inf is caught by the loop itself and stops the run).
+- divergence: losses explode (NaN/inf is caught by the loop itself and stops the run);
+- an unbounded critic: a critic's outputs (WGAN, hinge, ...) grow without bound, so it is not kept
+  Lipschitz (WGAN's weight clipping too loose).
+
+Its state (streaks, active alerts, G's largest gradient norm) is part of the checkpoint, so a resumed
+run warns as the straight one would.
 
 Each condition must hold for ``patience`` consecutive logged steps before it is reported, and is
 reported once per episode (again only after it has cleared).
@@ -32,6 +37,8 @@ class Monitor:
     collapse_ratio: float = 0.1  # sample diversity below this fraction of the data's
     vanish_ratio: float = 1e-3  # G's grad norm below this fraction of its largest so far
     explode: float = 1e4  # |loss| above this = divergence
+    collapse_modes: float = 0.5  # toy data scored for modes: fewer than this fraction covered = collapse
+    critic_limit: float = 100.0  # critics: |mean D(x)| or |mean D(G(z))| above this = not Lipschitz
     _streak: dict = field(default_factory=dict)
     _active: set = field(default_factory=set)
     _g_norm_max: float = 0.0
@@ -48,6 +55,9 @@ class Monitor:
             checks["G grads vanish"] = g_norm < self.vanish_ratio * self._g_norm_max
         if diversity is not None:
             checks["mode collapse"] = diversity < self.collapse_ratio
+        if not self.probabilistic and "d_real" in stats and "d_fake" in stats:
+            outputs = [abs(float(stats[k])) for k in ("d_real", "d_fake")]
+            checks["critic unbounded"] = all(math.isfinite(v) for v in outputs) and max(outputs) > self.critic_limit
         losses = [abs(v) for k, v in stats.items() if k.startswith("loss_") and math.isfinite(v)]
         checks["diverging"] = bool(losses) and max(losses) > self.explode
         alerts = []
@@ -60,9 +70,35 @@ class Monitor:
                 self._active.discard(key)
         return alerts
 
+    def update_scores(self, scores: dict, n_modes: Optional[int] = None) -> list[Alert]:
+        """Feed one scoring's results (``eval.every``); returns the alerts that start now. On toy data
+        (``n_modes`` known) covering under ``collapse_modes`` of the modes is mode collapse, a surer
+        sign than the diversity of the samples (two far-apart modes look diverse)."""
+        if not n_modes or scores.get("modes") is None:
+            return []
+        key = "modes missed"
+        bad = float(scores["modes"]) < self.collapse_modes * n_modes
+        if not bad:
+            self._active.discard(key)
+            return []
+        if key in self._active:
+            return []
+        self._active.add(key)
+        return [Alert(key, f"mode collapse: the samples cover {int(scores['modes'])} of the data's {n_modes} modes. "
+                           f"Try balanced learning rates, packing (model.d_pack=4), minibatch discrimination "
+                           f"(model.d_minibatch=16) or a categorical latent (model.z_categories)")]
+
     @property
     def active(self) -> list[str]:
         return sorted(self._active)
+
+    def state_dict(self) -> dict:
+        return {"streak": dict(self._streak), "active": sorted(self._active), "g_norm_max": self._g_norm_max}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._streak = {str(k): int(v) for k, v in state.get("streak", {}).items()}
+        self._active = set(state.get("active", []))
+        self._g_norm_max = float(state.get("g_norm_max", 0.0))
 
     def _message(self, key: str, s: dict, diversity: Optional[float]) -> str:
         if key == "D wins":
@@ -78,6 +114,11 @@ class Monitor:
             return (f"mode collapse: samples from different latent codes are nearly identical (diversity "
                     f"{diversity:.3f} of the data's). Try a lower learning rate, objective.name=wgan-gp, "
                     f"or more discriminator capacity")
+        if key == "critic unbounded":
+            return (f"the critic is unbounded: mean D(x) = {s.get('d_real', float('nan')):.3g}, mean D(G(z)) = "
+                    f"{s.get('d_fake', float('nan')):.3g} (over {self.critic_limit:g}), so it is not kept Lipschitz and "
+                    f"its gradients say little. With wgan, clip tighter (objective.params.clip=0.01, the paper's) "
+                    f"or use objective.name=wgan-gp")
         return (f"training diverges: a loss reached {max(abs(v) for k, v in s.items() if k.startswith('loss_')):.3g}. "
                 f"Try lower learning rates (train.g_optim.lr, train.d_optim.lr)")
 

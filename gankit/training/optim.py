@@ -6,16 +6,22 @@ from typing import Any, Iterable
 import torch
 
 
-def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """Adam, RMSProp or SGD from an OptimConfig."""
+def build_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter], impl: str = "default") -> torch.optim.Optimizer:
+    """Adam, RMSProp or SGD from an OptimConfig; ``impl`` (``train.optim_impl``) picks torch's
+    for-loop default, the multi-tensor ``foreach`` or the ``fused`` kernel (Adam and SGD)."""
     params = list(params)
+    kind = {} if impl == "default" else {impl: True}
+    if impl == "fused" and cfg.name == "rmsprop":
+        from gankit.errors import GankitError
+
+        raise GankitError("train.optim_impl=fused: torch has no fused RMSprop; use train.optim_impl=foreach")
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                weight_decay=cfg.weight_decay)
+                                weight_decay=cfg.weight_decay, **kind)
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps,
-                                   momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+                                   momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kind)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kind)
 
 
 def lr_factor(step: int, steps: int, decay: str, start: float) -> float:

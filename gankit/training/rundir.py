@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from gankit.config import Config, diff_configs, stored_config, yaml_error_message
 from gankit.errors import GankitError
-from gankit.training.checkpoint import atomic_write_text
+from gankit.fileio import atomic_write_text
 
 import yaml
 

@@ -129,10 +129,7 @@ def load_classifier(weights: Union[str, Path]) -> tuple[SmallCNN, dict]:
         GankitError when a file is missing, or the weights do not match the recorded sha256
         (tampered or truncated).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from gankit.training.checkpoint import load_module_state, sha256_file
+    from gankit.fileio import load_module_state, load_tensors, sha256_file
 
     weights = Path(weights)
     if not weights.is_file():
@@ -147,10 +144,7 @@ def load_classifier(weights: Union[str, Path]) -> tuple[SmallCNN, dict]:
                           f"{str(record.get('sha256'))[:12]}...): the file was modified or truncated; "
                           f"reinstall gankit or retrain with 'gankit train-classifier'")
     model = build_classifier(record["architecture"])
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise GankitError(f"classifier weights {weights} cannot be read: {exc}") from None
+    state = load_tensors(weights, "classifier weights")
     load_module_state(model, state, "classifier", str(weights))
     return model.eval(), record
 
@@ -226,7 +220,7 @@ def train_classifier(dataset: str, epochs: Optional[int] = None, out: Union[str,
 
     from gankit.config import DataConfig
     from gankit.data import load_dataset
-    from gankit.training.checkpoint import atomic_write_text, sha256_file
+    from gankit.fileio import atomic_write_text, sha256_file
 
     if dataset not in RECIPES:
         from gankit.errors import closest

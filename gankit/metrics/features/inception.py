@@ -134,7 +134,7 @@ class InceptionExtractor(FeatureExtractor):
         self.preprocessing = PREPROCESSING
         if net is None:
             path = find_weights(weights)
-            from gankit.training.checkpoint import sha256_file
+            from gankit.fileio import sha256_file
 
             self.weights_path = path
             self.weights_sha256 = sha256_file(path)

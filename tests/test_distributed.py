@@ -1,0 +1,151 @@
+"""Training under torchrun with 2 gloo processes on CPU: the same gradient as 1 process at the same
+global batch, an exact resume after SIGKILL, a failing rank stopping the job, world size checks."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import gankit
+from gankit.data import BatchSampler
+from gankit.errors import GankitError
+from gankit.training import checkpoint as ckpt
+from gankit.training.distributed import Ranks, local_batch
+from gankit.training.rundir import RunDir
+
+from helpers import ROOT, final_tensors
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
+
+# a small MLP without BatchNorm (each rank would normalize its own half) on the ring, R1 on every D step:
+# the gradient penalty's double backward runs through DDP
+RING = ["model.g_width=16", "model.d_width=16", "model.g_layers=2", "model.d_layers=2", "model.g_norm=none",
+        "model.d_norm=none", "data.batch_size=64", "train.threads=1", "train.log_every=5",
+        "train.sample_every=1000", "train.checkpoint_every=10", "train.keep_checkpoints=20",
+        "objective.name=r1", "objective.params.every=1", "eval.final=false"]
+STEPS = 60
+
+
+def torchrun(*args, script=("-m", "gankit.cli"), popen=False, timeout=180):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *script, *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
+    if popen:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                cwd=ROOT, start_new_session=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    return res
+
+
+def weights_at(run, step):
+    return load_file(str(run / "checkpoints" / f"step_{step:07d}.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def two_rank_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp") / "two"
+    res = torchrun("train", "ring", *RING, "--steps", str(STEPS), "--out", str(out), "--no-progress")
+    assert res.returncode == 0, res.stdout + res.stderr
+    return out
+
+
+def test_two_ranks_at_half_batch_match_one_rank_at_the_batch(two_rank_run, tmp_path):
+    one = tmp_path / "one"
+    gankit.train("ring", RING, out=one, steps=STEPS, progress=False)
+    for step in (10, 30):
+        a, b = weights_at(one, step), weights_at(two_rank_run, step)
+        for k in a:
+            if k.startswith(("G.", "D.")):
+                torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=f"{k} at step {step}")
+    manifest = ckpt.read_manifest(two_rank_run / "checkpoints" / f"step_{STEPS:07d}.json", verify=True)
+    assert manifest["world_size"] == 2
+    assert RunDir(two_rank_run).read_info()["world_size"] == 2
+    _, state = ckpt.load_checkpoint(two_rank_run)
+    assert len(state["ranks"]) == 2 and {"rng", "sampler"} <= set(state["ranks"][1])
+    log = [r for r in RunDir(two_rank_run).read_log() if r["type"] == "train"]
+    assert [r["step"] for r in log][-1] == STEPS and "r1" in log[-1]
+
+
+def test_resume_at_another_world_size_is_refused(two_rank_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(two_rank_run, copy)
+    with pytest.raises(GankitError, match="trained by 2 process.*--nproc_per_node=2"):
+        gankit.resume(copy, steps=STEPS + 10, progress=False)
+
+
+def test_sigkill_then_resume_is_bitwise_the_uninterrupted_run(two_rank_run, tmp_path):
+    out = tmp_path / "killed"
+    job = torchrun("train", "ring", *RING, "--steps", str(STEPS), "--out", str(out), "--no-progress", popen=True)
+    target = out / "checkpoints" / "step_0000020.json"
+    deadline = time.time() + 120
+    while not target.exists() and job.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    os.killpg(job.pid, signal.SIGKILL)  # torchrun and both workers, mid-run
+    job.wait()
+    time.sleep(0.5)
+    latest = ckpt.latest_checkpoint(out / "checkpoints")
+    assert latest is not None
+    killed_at = ckpt.read_manifest(latest)["step"]
+    assert killed_at < STEPS, "the job finished before it was killed: the test did not interrupt it"
+    res = torchrun("train", "--resume", str(out), "--no-progress")
+    assert res.returncode == 0, res.stdout + res.stderr
+    want, got = final_tensors(two_rank_run), final_tensors(out)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert torch.equal(got[k], want[k]), f"{k} differs after SIGKILL at step >= {killed_at} and resume"
+    steps = [r["step"] for r in RunDir(out).read_log() if r["type"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == STEPS
+
+
+def test_lazy_penalty_phase_matches_one_rank(tmp_path):
+    lazy = [a for a in RING if not a.startswith("objective.")] + ["objective.name=r2", "objective.params.every=2"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    gankit.train("ring", lazy, out=one, steps=20, progress=False)
+    res = torchrun("train", "ring", *lazy, "--steps", "20", "--out", str(two), "--no-progress")
+    assert res.returncode == 0, res.stdout + res.stderr
+    a, b = final_tensors(one), final_tensors(two)
+    for k in a:
+        if k.startswith(("G.", "D.")):
+            torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_a_failing_rank_stops_the_job_and_leaves_whole_checkpoints(tmp_path):
+    out = tmp_path / "fail"
+    # bf16 here: DDP, autocast and R1's double backward together for the 15 steps before the failure
+    res = torchrun("train", "ring", *RING, "train.precision=bf16", "--steps", str(STEPS), "--out", str(out),
+                   "--no-progress", script=(str(ROOT / "tests" / "ddp_failing_worker.py"), "15"))
+    text = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "injected failure on rank 1 at step 15" in text
+    manifests = ckpt.list_checkpoints(out / "checkpoints")
+    assert [s for s, _ in manifests] == [10]
+    for _, path in manifests:
+        ckpt.read_manifest(path, verify=True)  # sha256 of its weights matches: nothing half written
+    assert not list((out / "checkpoints").glob("*.tmp"))
+
+
+def test_batch_size_is_global_and_must_divide():
+    assert local_batch(64, Ranks(0, 2)) == 32
+    with pytest.raises(GankitError, match="data.batch_size=65 is the global batch.*2 processes"):
+        local_batch(65, Ranks(0, 2))
+    with pytest.raises(GankitError, match="model.d_pack=4"):
+        local_batch(24, Ranks(0, 4), pack=4)
+
+
+@pytest.mark.parametrize("preset", ["digits", "ring"])
+def test_shards_split_every_global_batch(preset):
+    from gankit.config import load_config
+    from gankit.data import load_dataset
+
+    data = load_dataset(load_config(preset).data, "train")
+    whole = BatchSampler(data, 64, seed=3)
+    halves = [BatchSampler(data, 64, seed=3, shard=(r, 2)) for r in range(2)]
+    for _ in range(40):  # digits: past an epoch boundary
+        x, _ = whole.next()
+        parts = [s.next()[0] for s in halves]
+        assert torch.equal(torch.cat(parts), x)
