@@ -310,7 +310,7 @@ class Trainer:
         stats: dict = {}
         y = None
         t = self.cfg.train
-        obj.begin_iteration(self.step, G, D)  # the step and the players, for the terms (objectives/auxiliary.py)
+        obj.begin_iteration(self.step, self.G, self.D)  # the step and the players, for the terms (objectives/auxiliary.py)
         if t.lr_decay != "none":
             factor = lr_factor(self.step, t.steps, t.lr_decay, t.lr_decay_start)
             set_lr(self.opt_g, t.g_optim.lr, factor)
