@@ -233,3 +233,14 @@ def test_spectral_norm_on_dcgan_resumes_exactly(tmp_path):
     a, b = final_tensors(straight.path), final_tensors(tmp_path / "b")
     assert any(k.startswith("G.") and k.endswith("._v") for k in a)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("arch", ["stylegan", "biggan"])
+def test_onnx_export_of_the_new_generators(tmp_path, arch):
+    """The non-fused modulated conv and the const noise in eval make StyleGAN's G exportable; export checks
+    the file against G with onnxruntime."""
+    pytest.importorskip("onnxruntime")
+    over = _overrides(arch) + ["model.g_cond=concat", "model.d_cond=projection", "train.steps=1"]
+    run = gankit.train("digits", over, out=tmp_path / "r", progress=False).path
+    result = gankit.export(run, tmp_path / "g.onnx")
+    assert result.meta["check"]["checked"] and result.meta["check"]["max_abs_diff"] < 1e-4
