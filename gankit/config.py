@@ -46,7 +46,7 @@ D_CONDITIONING = ("none", "concat", "projection")
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # mlp | dcgan | mlp-ae | dcgan-ae (the -ae discriminators are autoencoders)
+    arch: str = "dcgan"  # mlp | dcgan | mlp-ae | dcgan-ae (autoencoder Ds) | resnet | sagan | biggan | stylegan
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (U[-1, 1], as in the original paper)
     z_categories: int = 0  # K > 0: append a one-hot code of a uniform class in K to z (a discrete latent)
@@ -62,6 +62,15 @@ class ModelConfig:
     max_channels: int = 512  # dcgan: cap on channels at low resolution
     init: str = "dcgan"  # dcgan: N(0, 0.02) weights | default: PyTorch's
     d_pack: int = 1  # PacGAN packing (Lin et al. 2018): D judges d_pack samples at once (1 = off)
+    # Modern layers (docs/architectures.md)
+    d_sn: bool = False  # spectral norm on every conv/linear/embedding of D (Miyato et al. 2018)
+    g_sn: bool = False  # the same on G (SAGAN, BigGAN)
+    attn_res: int = 0  # resnet/sagan/biggan: side of the self-attention block (0 = none; sagan: its default side)
+    shared_dim: int = 64  # biggan: width of the shared class embedding (with model.g_cond=cbn)
+    mapping_layers: int = 8  # stylegan: layers of the mapping network z -> w
+    mapping_lr_mul: float = 0.01  # stylegan: learning-rate multiplier of the mapping network
+    style_mixing: float = 0.9  # stylegan: probability of style mixing per training batch (0 = off)
+    style_norm: str = "demod"  # stylegan: demod (StyleGAN2 weight demodulation) | adain (StyleGAN 1)
     # minibatch discrimination (Salimans et al. 2016): B kernels of C dims on D's features (0 = off)
     d_minibatch: int = 0
     d_minibatch_dim: int = 5
@@ -101,6 +110,14 @@ class ModelConfig:
                "must be 'dcgan' or 'default'")
         _check(self.d_pack >= 1, "model.d_pack", self.d_pack,
                "must be >= 1 (samples per discriminator input; 1 = no packing)")
+        _check(self.attn_res >= 0, "model.attn_res", self.attn_res, "must be >= 0 (0 = no self-attention)")
+        _check(self.shared_dim >= 1, "model.shared_dim", self.shared_dim, "must be >= 1")
+        _check(self.mapping_layers >= 1, "model.mapping_layers", self.mapping_layers, "must be >= 1")
+        _check(self.mapping_lr_mul > 0, "model.mapping_lr_mul", self.mapping_lr_mul, "must be > 0")
+        _check(0.0 <= self.style_mixing <= 1.0, "model.style_mixing", self.style_mixing,
+               "must be a probability in [0, 1] (0 = no style mixing)")
+        _check(self.style_norm in ("demod", "adain"), "model.style_norm", self.style_norm,
+               "must be 'demod' (StyleGAN2 demodulation) or 'adain' (StyleGAN 1)")
         _check(self.g_cond in G_CONDITIONING, "model.g_cond", self.g_cond, f"must be one of {', '.join(G_CONDITIONING)}")
         _check(self.d_cond in D_CONDITIONING, "model.d_cond", self.d_cond, f"must be one of {', '.join(D_CONDITIONING)}")
         _check(self.embed_dim >= 0, "model.embed_dim", self.embed_dim, "must be >= 0 (0 = a one-hot label code)")

@@ -12,12 +12,16 @@ from torch import nn
 from gankit.errors import GankitError
 from gankit.nets.autoencoder import dcgan_autoencoder, mlp_autoencoder
 from gankit.nets.base import Discriminator, Generator
+from gankit.nets.biggan import BigGANGenerator
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator, resolution_plan
 from gankit.nets.heads import AuxHeadsDiscriminator
 from gankit.nets.layers import dcgan_init
 from gankit.nets.minibatch import MinibatchDiscriminator
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
+from gankit.nets.resnet import ResNetDiscriminator, ResNetGenerator, block_plan, pick_attention
+from gankit.nets.spectral import apply_spectral_norm
+from gankit.nets.stylegan import StyleGenerator
 from gankit.nets.tricks import PackedDiscriminator, packed_shape
 from gankit.registry import ARCHS
 
@@ -104,6 +108,57 @@ def _dcgan_ae(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Disc
                                                           cfg.max_channels)
 
 
+def _resnet_nets(cfg: Any, spec: DataSpec, d_shape: tuple, attention: bool) -> tuple[Generator, Discriminator]:
+    base, stages = block_plan(spec.shape, spec.kind, cfg.arch)
+    attn = pick_attention(cfg.attn_res, base, stages, cfg.arch, default=attention)
+    g = ResNetGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.g_norm, cfg.max_channels, attn, cfg.z_dist,
+                        cfg.z_categories, arch=cfg.arch, **_g_cond(cfg, spec))
+    d = ResNetDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels, attn, arch=cfg.arch,
+                            **_d_cond(cfg, spec))
+    return g, d
+
+
+@ARCHS.register("resnet")
+def _resnet(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    return _resnet_nets(cfg, spec, d_shape, attention=False)
+
+
+@ARCHS.register("sagan")
+def _sagan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    return _resnet_nets(cfg, spec, d_shape, attention=True)
+
+
+@ARCHS.register("biggan")
+def _biggan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    base, stages = block_plan(spec.shape, spec.kind, cfg.arch)
+    if cfg.g_norm != "batch":
+        raise GankitError(f"model.g_norm={cfg.g_norm} is not available for model.arch=biggan (hierarchical z "
+                          f"enters through its conditional BatchNorms); set model.g_norm=batch")
+    attn = pick_attention(cfg.attn_res, base, stages, cfg.arch, default=False)
+    g = BigGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.max_channels, attn, cfg.shared_dim, cfg.z_dist,
+                        cfg.z_categories, arch=cfg.arch, **_g_cond(cfg, spec))
+    d = ResNetDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels, attn, arch=cfg.arch,
+                            **_d_cond(cfg, spec))
+    return g, d
+
+
+@ARCHS.register("stylegan")
+def _stylegan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    block_plan(spec.shape, spec.kind, cfg.arch)
+    if cfg.g_cond == "cbn":
+        raise GankitError("model.g_cond=cbn is not available for model.arch=stylegan (its generator has no "
+                          "BatchNorm); use model.g_cond=concat (y's code joins z before the mapping network)")
+    if cfg.g_norm != "none":
+        raise GankitError(f"model.g_norm={cfg.g_norm} is not available for model.arch=stylegan (its generator "
+                          f"normalizes by demodulation or AdaIN, model.style_norm); set model.g_norm=none")
+    g = StyleGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.max_channels, cfg.mapping_layers, cfg.mapping_lr_mul,
+                       cfg.style_mixing, cfg.style_norm, cfg.z_dist, cfg.z_categories, arch=cfg.arch,
+                       **_g_cond(cfg, spec))
+    d = ResNetDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels, cfg.attn_res, mbstd=4,
+                            arch=cfg.arch, **_d_cond(cfg, spec))
+    return g, d
+
+
 def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0, code_continuous: int = 0, learn_std: bool = True,
                class_head: bool = False) -> tuple[Generator, Discriminator]:
     """Make (G, D) for ModelConfig ``cfg`` and the data described by ``spec``.
@@ -114,7 +169,8 @@ def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0, code_continuous: in
     :class:`PackedDiscriminator`; its weights are then under ``inner.`` in a state dict. Heads on D's
     features (:class:`AuxHeadsDiscriminator`; ``Config.heads`` says which): ``code_head`` = K > 0 and
     ``code_continuous`` = C > 0 predict G's latent codes (InfoGAN's Q), ``class_head`` the data's
-    classes (ACGAN)."""
+    classes (ACGAN). ``model.d_sn`` / ``model.g_sn`` spectrally normalize every conv, linear and
+    embedding of D (heads and projection included) / G, after the initialisation."""
     conditional = cfg.g_cond != "none" or cfg.d_cond != "none" or class_head
     if conditional and spec.num_classes < 2:
         what = f"model.g_cond={cfg.g_cond}" if cfg.g_cond != "none" else (
@@ -139,6 +195,10 @@ def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0, code_continuous: in
     if cfg.init == "dcgan":
         dcgan_init(g)
         dcgan_init(d)
+    if cfg.d_sn:  # after the init: an initialiser cannot write a parametrized weight
+        apply_spectral_norm(d)
+    if cfg.g_sn:
+        apply_spectral_norm(g)
     return g, d
 
 

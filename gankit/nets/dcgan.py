@@ -18,14 +18,14 @@ from gankit.nets.conditioning import CondSequential, norm_layer
 from gankit.nets.output import DOutput
 
 
-def resolution_plan(resolution: int) -> tuple[int, int]:
-    """(base side, number of 2x stages) for a square image side."""
+def resolution_plan(resolution: int, arch: str = "dcgan") -> tuple[int, int]:
+    """(base side, number of 2x stages) for a square image side; ``arch`` names the error's architecture."""
     for n in range(1, 8):
         base, rem = divmod(resolution, 2**n)
         if rem == 0 and 4 <= base <= 7:
             return base, n
     raise GankitError(
-        f"dcgan cannot make {resolution}x{resolution} images: the side must be 4..7 times a power "
+        f"{arch} cannot make {resolution}x{resolution} images: the side must be 4..7 times a power "
         f"of two (8, 16, 28, 32, 48, 64, 128, ...); set data.resolution=32 or another such size"
     )
 
