@@ -188,7 +188,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if done.warning:
                 print(f"gankit: warning: {done.warning}", file=sys.stderr)
         if truncation is not None:
-            how += f", truncated at T={truncation:g}"
+            how += (f", truncated in W at psi={truncation:g}" if model.psi_truncation
+                    else f", truncated at T={truncation:g}")
         count = args.n if args.per_class is None else args.per_class * model.G.num_classes
         what = ""
         if args.label is not None:

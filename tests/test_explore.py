@@ -265,3 +265,19 @@ def test_rejection_sampling_an_ema_generator_calibrates_by_default(tmp_path):
     assert res.calibration_steps == 0 and "EMA" in res.warning
     raw = gankit.load(run, raw=True)
     assert raw.rejection_sample(20, seed=0, percentile=50).calibration_steps == 0
+
+
+def test_stylegan_truncation_is_psi_in_w(tmp_path):
+    run = gankit.train("digits", TINY + ["model.arch=stylegan", "model.g_norm=none",
+                       "train.steps=2"], out=tmp_path / "s", progress=False).path
+    model = gankit.load(run)
+    assert model.psi_truncation and not gankit.load(run).G.training
+    z, y = model.latents(6, seed=1, truncation=0.5)
+    assert torch.equal(z, model.latents(6, seed=1)[0])  # z is left as drawn
+    x = model.generate(6, seed=1, truncation=0.5)
+    assert torch.allclose(x, model.G.truncated(z, 0.5, y))
+    assert torch.allclose(model.generate(6, seed=1, truncation=0.0001 + 0.9999), model.generate(6, seed=1))
+    assert not torch.allclose(x, model.generate(6, seed=1))
+    digits = gankit.load(gankit.train("digits", TINY[:1] + ["train.steps=1"], out=tmp_path / "d", progress=False).path)
+    with pytest.raises(GankitError, match="psi"):
+        digits.generate(2, psi=0.5)

@@ -141,7 +141,8 @@ class Explorer:
         """The picture, uint8 [H, W, C], nearest-neighbour enlarged ``scale`` times."""
         z, y = self.latent(q)
         with self._lock:
-            x = self.model.to_data(self.model.generate(z, y))[0]  # [H, W, C]
+            psi = q.truncation if self.model.psi_truncation else None  # StyleGAN-style nets: in W
+            x = self.model.to_data(self.model.generate(z, y, psi=psi))[0]  # [H, W, C]
         if q.scale > 1:
             x = x.repeat(q.scale, axis=0).repeat(q.scale, axis=1)
         return x

@@ -44,6 +44,12 @@ class LoadedGAN:
         self.last_rejection: Optional["RejectionResult"] = None  # the latest DRS call's result (for its warning)
 
     @property
+    def psi_truncation(self) -> bool:
+        """True for StyleGAN-style nets, whose truncation is psi toward the average w (``G.truncated``);
+        others truncate z (:mod:`gankit.explore.truncation`)."""
+        return hasattr(self.G, "w_avg") and callable(getattr(self.G, "truncated", None))
+
+    @property
     def kind(self) -> str:
         return self.spec.kind
 
@@ -92,13 +98,14 @@ class LoadedGAN:
                 truncation: Optional[float] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """(z [n, latent_dim], y [n] or None) drawn with ``seed``: y is ``label`` for every item, or,
         for a conditional model without one, uniform over the classes (drawn after z). ``truncation``
-        T redraws every |z_i| > T (:mod:`gankit.explore.truncation`); the labels stay the same."""
+        T redraws every |z_i| > T (:mod:`gankit.explore.truncation`); the labels stay the same. A
+        StyleGAN-style net truncates in W instead (``psi`` of :meth:`generate`): its z is left as drawn."""
         if n < 1:
             raise GankitError(f"--n must be >= 1, got {n}")
         gen = torch.Generator().manual_seed(seed)
         z = self.G.sample_z(n, gen)
         y = self.labels(label, n) if label is not None else self.G.sample_y(n, gen)
-        if truncation is not None:
+        if truncation is not None and not self.psi_truncation:
             z = self.truncate(z, truncation, gen)
         return z, y
 
@@ -111,8 +118,9 @@ class LoadedGAN:
 
     @torch.no_grad()
     def generate(self, n: Union[int, torch.Tensor], y: Any = None, *, seed: int = 0, label: Any = None,
-                 batch_size: int = 256, truncation: Optional[float] = None, drs: bool = False,
-                 drs_percentile: Optional[float] = None, drs_calibrate: Optional[int] = None) -> torch.Tensor:
+                 batch_size: int = 256, truncation: Optional[float] = None, psi: Optional[float] = None,
+                 drs: bool = False, drs_percentile: Optional[float] = None,
+                 drs_calibrate: Optional[int] = None) -> torch.Tensor:
         """Raw generator outputs [n, *shape] (images in [-1, 1]).
 
         ``generate(n, seed=s, label=3)`` draws n latents with ``seed`` (and, for a conditional model,
@@ -121,28 +129,37 @@ class LoadedGAN:
         ``drs`` keeps samples by discriminator rejection sampling (:mod:`gankit.explore.rejection`) with the
         checkpoint's D, first calibrated for ``drs_calibrate`` steps on the training data when > 0 (None:
         :data:`EMA_CALIBRATION_STEPS` for an EMA G, 0 for the raw G; see :meth:`rejection_sample`).
-        ``truncation`` T: latents truncated at T (given latents are truncated with ``seed``'s redraws).
+        ``truncation`` T: latents truncated at T (given latents are truncated with ``seed``'s redraws);
+        for a StyleGAN-style net (:attr:`psi_truncation`) T is psi, w_avg + psi (w - w_avg), in W.
+        ``psi`` applies W truncation alone (to latents already truncated or not), for such nets only.
         """
+        if self.psi_truncation and truncation is not None:
+            psi, truncation = truncation if psi is None else psi, None
+        if psi is not None and not self.psi_truncation:
+            raise GankitError("psi truncation (toward the average w) needs a StyleGAN-style net (model.arch="
+                              "stylegan); this one truncates z: use truncation=T")
         if isinstance(n, torch.Tensor):
             if drs:
                 raise GankitError("rejection sampling draws its own latents: call generate(n, drs=True)")
             z = n if truncation is None else self.truncate(n, truncation, torch.Generator().manual_seed(seed))
-            return self._run(z, self.labels(y, len(n)), batch_size)
+            return self._run(z, self.labels(y, len(n)), batch_size, psi)
         if drs:
             if self.conditional:
                 raise GankitError("--drs is not available for conditional models yet (D's acceptance depends on "
                                   "the label); sample without --drs")
-            if truncation is not None:
+            if truncation is not None or psi is not None:
                 raise GankitError("--drs and --truncation both choose which latents to keep; use one")
             self.last_rejection = self.rejection_sample(n, seed, drs_percentile, drs_calibrate)
             return self.last_rejection.x
         z, labels = self.latents(n, seed, label if label is not None else y, truncation)
-        return self._run(z, labels, batch_size)
+        return self._run(z, labels, batch_size, psi)
 
-    def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int) -> torch.Tensor:
+    def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int,
+             psi: Optional[float] = None) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.G.latent_dim:
             raise GankitError(f"latents must be [n, {self.G.latent_dim}], got {list(z.shape)}")
-        return generate_in_chunks(self.G, z, y, self.device, batch_size)
+        G = self.G if psi is None else (lambda z_, y_: self.G.truncated(z_, psi, y_))
+        return generate_in_chunks(G, z, y, self.device, batch_size)
 
     def rejection_sample(self, n: int, seed: int = 0, percentile: Optional[float] = None,
                          calibrate: Optional[int] = None) -> "RejectionResult":
@@ -227,7 +244,7 @@ class LoadedGAN:
         else:
             z, y = (self.per_class_latents(per_class, seed, truncation) if per_class is not None
                     else self.latents(n, seed, label, truncation))
-            x = self.to_data(self.generate(z, y))
+            x = self.to_data(self.generate(z, y, psi=truncation if self.psi_truncation else None))
         if out.suffix == ".npz":
             arrays = {"x": x}
             if z is not None:

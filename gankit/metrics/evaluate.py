@@ -348,7 +348,8 @@ def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, 
     real = _from_data(data, split, n_real if n_real is not None else (count if toy else None), seed)
     # the labels a conditional G is asked for: uniform
     z, y_fake = model.latents(count, seed) if truncation is None else model.latents(count, seed, truncation=truncation)
-    x = model.generate(z, y_fake)  # [n, *shape], images in [-1, 1]
+    psi = truncation if getattr(model, "psi_truncation", False) else None  # StyleGAN-style: truncation in W
+    x = model.generate(z, y_fake) if psi is None else model.generate(z, y_fake, psi=psi)  # images in [-1, 1]
     if model.kind == "image":
         x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # as saved samples (data space)
     fake = SampleSet(x=x.float() if model.kind != "image" else x, kind=model.kind, name="model",
