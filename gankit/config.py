@@ -45,6 +45,26 @@ D_CONDITIONING = ("none", "concat", "projection")
 
 
 @dataclass
+class GrowConfig:
+    """Progressive growing (model.arch=progan, Karras et al. 2018): ``every`` stable steps at the start
+    side and after each fade, ``fade`` steps of linear fade-in per new side (docs/architectures.md)."""
+
+    start: int = 0  # the first side (0 = the smallest the plan allows: 4..7); the side doubles to the data's
+    every: int = 0  # steps at each side once it is faded in (0 = no growing: the full side from step 0)
+    fade: int = 0  # steps over which a new side's blocks fade in (alpha 0 -> 1)
+
+    def validate(self, arch: str) -> None:
+        for key in ("start", "every", "fade"):
+            _check(getattr(self, key) >= 0, f"model.grow.{key}", getattr(self, key), "must be >= 0")
+        grows = self.start or self.every or self.fade
+        _check(not grows or arch == "progan", "model.grow", f"{{start: {self.start}, every: {self.every}, "
+               f"fade: {self.fade}}}", f"is progressive growing, which model.arch={arch} does not do; set "
+               f"model.arch=progan or leave model.grow out")
+        _check(self.every > 0 or self.fade == 0, "model.grow.fade", self.fade,
+               "needs model.grow.every > 0 (steps per side; 0 = no growing)")
+
+
+@dataclass
 class ModelConfig:
     arch: str = "dcgan"  # mlp | dcgan | mlp-ae | dcgan-ae (autoencoder Ds) | resnet | sagan | biggan | stylegan
     z_dim: int = 64
@@ -71,6 +91,7 @@ class ModelConfig:
     mapping_lr_mul: float = 0.01  # stylegan: learning-rate multiplier of the mapping network
     style_mixing: float = 0.9  # stylegan: probability of style mixing per training batch (0 = off)
     style_norm: str = "demod"  # stylegan: demod (StyleGAN2 weight demodulation) | adain (StyleGAN 1)
+    grow: GrowConfig = field(default_factory=GrowConfig)  # progan: the growth schedule
     # minibatch discrimination (Salimans et al. 2016): B kernels of C dims on D's features (0 = off)
     d_minibatch: int = 0
     d_minibatch_dim: int = 5
@@ -118,6 +139,7 @@ class ModelConfig:
                "must be a probability in [0, 1] (0 = no style mixing)")
         _check(self.style_norm in ("demod", "adain"), "model.style_norm", self.style_norm,
                "must be 'demod' (StyleGAN2 demodulation) or 'adain' (StyleGAN 1)")
+        self.grow.validate(self.arch)
         _check(self.g_cond in G_CONDITIONING, "model.g_cond", self.g_cond, f"must be one of {', '.join(G_CONDITIONING)}")
         _check(self.d_cond in D_CONDITIONING, "model.d_cond", self.d_cond, f"must be one of {', '.join(D_CONDITIONING)}")
         _check(self.embed_dim >= 0, "model.embed_dim", self.embed_dim, "must be >= 0 (0 = a one-hot label code)")

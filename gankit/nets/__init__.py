@@ -19,6 +19,7 @@ from gankit.nets.layers import dcgan_init
 from gankit.nets.minibatch import MinibatchDiscriminator
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.nets.output import DOutput
+from gankit.nets.progan import ProGANDiscriminator, ProGANGenerator
 from gankit.nets.resnet import ResNetDiscriminator, ResNetGenerator, block_plan, pick_attention
 from gankit.nets.spectral import apply_spectral_norm
 from gankit.nets.stylegan import StyleGenerator
@@ -155,6 +156,21 @@ def _stylegan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Disc
                        cfg.style_mixing, cfg.style_norm, cfg.z_dist, cfg.z_categories, arch=cfg.arch,
                        **_g_cond(cfg, spec))
     d = ResNetDiscriminator(d_shape, cfg.d_width, cfg.d_norm, cfg.max_channels, cfg.attn_res, mbstd=4,
+                            arch=cfg.arch, **_d_cond(cfg, spec))
+    return g, d
+
+
+@ARCHS.register("progan")
+def _progan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discriminator]:
+    block_plan(spec.shape, spec.kind, cfg.arch)
+    if cfg.g_cond == "cbn" or cfg.g_norm != "none" or cfg.d_norm != "none":
+        raise GankitError(f"model.arch=progan normalizes G by pixel norm and D by nothing (model.g_norm="
+                          f"{cfg.g_norm}, model.d_norm={cfg.d_norm}, model.g_cond={cfg.g_cond}); set "
+                          f"model.g_norm=none model.d_norm=none and model.g_cond=none or concat")
+    grow = cfg.grow
+    g = ProGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.max_channels, grow.start, grow.every, grow.fade,
+                        cfg.z_dist, cfg.z_categories, arch=cfg.arch, **_g_cond(cfg, spec))
+    d = ProGANDiscriminator(d_shape, cfg.d_width, cfg.max_channels, grow.start, grow.every, grow.fade,
                             arch=cfg.arch, **_d_cond(cfg, spec))
     return g, d
 

@@ -166,3 +166,11 @@ def generate_in_chunks(G: Generator, z: torch.Tensor, y: Optional[torch.Tensor],
         chunk_y = y[start:start + batch_size].to(device) if y is not None else None
         out.append(G(z[start:start + batch_size].to(device), chunk_y).cpu())
     return torch.cat(out)
+
+
+def tell_step(module: nn.Module, step: int) -> None:
+    """Call ``set_step(step)`` on every submodule of ``module`` that defines it: nets whose blocks are
+    a function of the training step (progressive growing, ``nets/progan.py``)."""
+    for m in module.modules():
+        if callable(getattr(m, "set_step", None)):
+            m.set_step(step)

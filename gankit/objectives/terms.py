@@ -53,6 +53,12 @@ def d_wasserstein(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch
     return fake_scores.mean() - real_scores.mean()
 
 
+def drift_penalty(real_scores: torch.Tensor) -> torch.Tensor:
+    """ProGAN's drift term (Karras et al. 2018, appendix A.1), before its weight epsilon: E[D(x)^2] on
+    real inputs, which keeps a WGAN-GP critic's output from drifting far from 0."""
+    return real_scores.pow(2).mean()
+
+
 def g_wasserstein(fake_scores: torch.Tensor) -> torch.Tensor:
     """WGAN (and hinge) generator loss, to descend: -E[D(G(z))]."""
     return -fake_scores.mean()

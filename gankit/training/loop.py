@@ -22,6 +22,7 @@ from gankit.config import Config
 from gankit.data import BatchSampler, load_dataset
 from gankit.errors import GankitError, TrainingInterrupted
 from gankit.nets import DataSpec, build_nets
+from gankit.nets.base import tell_step
 from gankit.objectives import build_objective
 from gankit.report._io import format_duration
 from gankit.training import checkpoint as ckpt
@@ -268,6 +269,12 @@ class Trainer:
         manifest = {**self.manifest(), "best": self.evaluator.best_record()}
         return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), manifest, name=ckpt.BEST)
 
+    def _tell_nets_step(self) -> None:
+        """Nets whose blocks are a function of the step (progressive growing) learn it before each
+        iteration; on resume their step buffers come back with the checkpoint's weights."""
+        for net in (self.G, self.D) + ((self.ema.shadow,) if self.ema is not None else ()):
+            tell_step(net, self.step)
+
     def _rng_devices(self) -> list:
         return [self.device] if self.device.type == "cuda" else []
 
@@ -311,6 +318,7 @@ class Trainer:
         y = None
         t = self.cfg.train
         obj.begin_iteration(self.step, self.G, self.D)  # the step and the players, for the terms (objectives/auxiliary.py)
+        self._tell_nets_step()
         if t.lr_decay != "none":
             factor = lr_factor(self.step, t.steps, t.lr_decay, t.lr_decay_start)
             set_lr(self.opt_g, t.g_optim.lr, factor)
