@@ -115,9 +115,6 @@ class ProGANGenerator(_Growing, Generator):
         self.to_rgb = nn.ModuleList([_conv(c, channels, 1) for c in chans[self.skip:]])  # one per grow side
         self.side = side
 
-    def latent_layer(self) -> None:  # the first layer reads pixel-normed z, not z
-        return None
-
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         level, alpha = self.growth()
         top = self.skip + level  # the last block that runs
