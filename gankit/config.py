@@ -92,6 +92,7 @@ class ModelConfig:
     style_mixing: float = 0.9  # stylegan: probability of style mixing per training batch (0 = off)
     style_norm: str = "demod"  # stylegan: demod (StyleGAN2 weight demodulation) | adain (StyleGAN 1)
     grow: GrowConfig = field(default_factory=GrowConfig)  # progan: the growth schedule
+    mbstd_group: int = 4  # progan: group size of D's minibatch std map (0 = no map)
     # minibatch discrimination (Salimans et al. 2016): B kernels of C dims on D's features (0 = off)
     d_minibatch: int = 0
     d_minibatch_dim: int = 5
@@ -140,6 +141,8 @@ class ModelConfig:
         _check(self.style_norm in ("demod", "adain"), "model.style_norm", self.style_norm,
                "must be 'demod' (StyleGAN2 demodulation) or 'adain' (StyleGAN 1)")
         self.grow.validate(self.arch)
+        _check(self.mbstd_group >= 0, "model.mbstd_group", self.mbstd_group,
+               "must be >= 0 (samples per minibatch-std group; 0 = no minibatch std)")
         _check(self.g_cond in G_CONDITIONING, "model.g_cond", self.g_cond, f"must be one of {', '.join(G_CONDITIONING)}")
         _check(self.d_cond in D_CONDITIONING, "model.d_cond", self.d_cond, f"must be one of {', '.join(D_CONDITIONING)}")
         _check(self.embed_dim >= 0, "model.embed_dim", self.embed_dim, "must be >= 0 (0 = a one-hot label code)")

@@ -149,3 +149,26 @@ def test_shards_split_every_global_batch(preset):
         x, _ = whole.next()
         parts = [s.next()[0] for s in halves]
         assert torch.equal(torch.cat(parts), x)
+
+
+def test_progressive_growing_through_a_fade_matches_one_rank(tmp_path):
+    # blocks of a side not reached yet are unused parameters: DDP must be told (find_unused_parameters);
+    # no minibatch std here: each rank's std is over its own slice, so it differs from one rank's by design;
+    # hinge, not wgan-gp: a penalty's eps ~ U[0, 1] is drawn per rank at the local batch (not one rank's draw)
+    grow = ["model.arch=progan", "model.g_width=4", "model.d_width=4", "model.z_dim=8", "model.g_norm=none",
+            "model.d_norm=none", "model.init=default", "model.grow.every=2", "model.grow.fade=3", "model.mbstd_group=0",
+            "objective.name=hinge", "data.batch_size=16", "train.threads=1",
+            "train.sample_every=1000", "train.checkpoint_every=10", "eval.final=false"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    gankit.train("digits", grow, out=one, steps=8, progress=False)
+    res = torchrun("train", "digits", *grow, "--steps", "8", "--out", str(two), "--no-progress")
+    assert res.returncode == 0, res.stdout + res.stderr
+    a, b = final_tensors(one), final_tensors(two)
+    assert int(b["G.grow_step"]) == 7
+    steps = {k: int(a[k]) for k in a if k.startswith("opt_") and k.endswith(".step")}
+    # the 8x8 blocks enter at step 2 (6 steps); the 4x4 toRGB/fromRGB leave when the fade ends at step 5 (5 steps)
+    assert {int(b[k]) for k in steps} == set(steps.values()) == {5, 6, 8}
+    assert all(int(b[k]) == v for k, v in steps.items())  # unused blocks got no Adam step on any rank
+    for k in a:  # Adam turns float noise in a near-zero gradient into lr-sized steps: atol 1e-4, not 1e-5
+        if k.startswith(("G.", "D.")):
+            torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-4, msg=k)

@@ -16,7 +16,8 @@ nearest upsample, two conv3x3; every conv is followed by LeakyReLU(0.2) and pixe
 conv per side; in a fade, rgb = alpha toRGB_new(h) + (1 - alpha) up(toRGB_old(h_prev)); tanh out (the
 paper's output is linear: tanh keeps gankit's [-1, 1] contract and commutes with nearest upsampling).
 D mirrors it: fromRGB (1x1 conv, LeakyReLU) per side, per side two conv3x3 and a 2x2 avg-pool, in a
-fade alpha block(fromRGB_new(x)) + (1 - alpha) fromRGB_old(pool(x)); at the base side minibatch std,
+fade alpha block(fromRGB_new(x)) + (1 - alpha) fromRGB_old(pool(x)); at the base side minibatch std
+(group ``model.mbstd_group``; under DDP each rank's std is over its own slice of the batch),
 conv3x3, an equalized linear to C features, and the head. All convs and linears use equalized lr.
 """
 from __future__ import annotations
@@ -150,7 +151,8 @@ class ProGANDiscriminator(_Growing, Discriminator):
         act = nn.LeakyReLU(0.2)
         self.from_rgb = nn.ModuleList([nn.Sequential(_conv(channels, c, 1), act) for c in chans[self.skip:]])
         # blocks[k] takes side all_sides[k] to all_sides[k - 1]; blocks[0] is the final block at the base
-        self.blocks = nn.ModuleList([nn.Sequential(MinibatchStd(mbstd), _conv(chans[0] + 1, chans[0], 3), act)])
+        final: list[nn.Module] = [MinibatchStd(mbstd)] if mbstd else []
+        self.blocks = nn.ModuleList([nn.Sequential(*final, _conv(chans[0] + bool(mbstd), chans[0], 3), act)])
         for c_low, c_high in zip(chans[:-1], chans[1:]):
             self.blocks.append(nn.Sequential(_conv(c_high, c_high, 3), act, _conv(c_high, c_low, 3), act,
                                              nn.AvgPool2d(2)))

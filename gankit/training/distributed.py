@@ -122,7 +122,10 @@ def wrap(module: torch.nn.Module, ranks: Ranks, device: torch.device) -> Any:
     # buffers start equal anyway (same seed), so syncing them once at init changes nothing
     params = inspect.signature(DistributedDataParallel.__init__).parameters
     no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
-    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None, **no_sync)
+    # a growing net (progressive growing: it has set_step) leaves the blocks of sides not reached unused
+    growing = any(callable(getattr(m, "set_step", None)) for m in module.modules())
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None,
+                                   find_unused_parameters=growing, **no_sync)
 
 
 def average_gradients(params: list, ranks: Ranks) -> None:
