@@ -345,6 +345,9 @@ class Config:
                    "model.z_continuous to C > 0")
             _check(m.d_pack == 1, info_key, terms["info"],
                    "cannot be used with model.d_pack > 1 (a pack holds several codes); set model.d_pack=1")
+        _check("fade_reals" not in terms or m.arch == "progan", "objective.terms.fade_reals", terms.get("fade_reals"),
+               f"crossfades the reals of a growing D, but model.arch={m.arch} does not grow; set model.arch=progan "
+               f"or remove the term")
         d_sees_labels = m.d_cond != "none" or "ac" in terms
         if m.g_cond != "none":
             _check(d_sees_labels, "model.g_cond", m.g_cond,

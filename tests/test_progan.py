@@ -145,7 +145,8 @@ def test_drift_term_is_epsilon_times_the_mean_squared_real_score():
 
 def test_checkpoint_round_trip_and_exact_resume_with_a_stop_mid_fade(tmp_path):
     over = TINY + ["train.checkpoint_every=2", "train.ema=0.9", "objective.name=wgan-gp",
-                   "objective.params={drift: 0.001}", "model.g_cond=concat", "model.d_cond=projection"]
+                   "objective.params={drift: 0.001}", "model.g_cond=concat", "model.d_cond=projection",
+                   "objective.terms={fade_reals: {}}"]
     straight = gankit.train("digits", over + ["train.steps=9"], out=tmp_path / "a", progress=False)
     gankit.train("digits", over + ["train.steps=4"], out=tmp_path / "b", progress=False)  # stops at alpha 0.5
     b = final_tensors(tmp_path / "b")
@@ -203,9 +204,53 @@ def test_the_presets_train(preset, tmp_path):
     cfg = load_config(preset)
     assert cfg.model.arch == "progan" and cfg.objective.name == "wgan-gp"
     assert cfg.objective.params["drift"] == 0.001 and cfg.model.grow.every > 0 and cfg.model.grow.fade > 0
+    assert "fade_reals" in cfg.objective.terms
     over = ["model.g_width=4", "model.d_width=4", "model.max_channels=16", "data.batch_size=8", "train.threads=1",
             "eval.final=false", "train.steps=4", "train.log_every=2", "train.sample_every=2",
             "model.grow.every=1", "model.grow.fade=2"]
     result = gankit.train(preset, over, out=tmp_path / "run", progress=False)
     assert result.step == 4 and (tmp_path / "run" / "samples").is_dir()
     assert int(final_tensors(result.path)["G.grow_step"]) == 3  # grown to the data's side by the last step
+
+
+def test_reals_crossfade_like_the_generator_and_only_in_a_fade():
+    from gankit.nets.progan import crossfade_reals
+
+    _, D = _nets(16)
+    x = torch.randn(2, 1, 16, 16)
+    pool = torch.nn.functional.avg_pool2d
+    up = lambda t, k: t.repeat_interleave(k, 2).repeat_interleave(k, 3)  # noqa: E731  (nearest, by hand)
+    _at(1, D)  # the start side, stable: untouched (D pools it itself)
+    assert crossfade_reals(x, D) is x
+    _at(3, D)  # 8x8 fading in at alpha 0.25: 0.25 x_8 + 0.75 up2(x_4), at 16x16
+    want = up(0.25 * pool(x, 2) + 0.75 * up(pool(x, 4), 2), 2)
+    assert_close(crossfade_reals(x, D), want)
+    _at(8, D)  # 16x16 at alpha 0: the reals are the 8x8 ones
+    assert_close(crossfade_reals(x, D), up(pool(x, 2), 2))
+    _at(12, D)
+    assert crossfade_reals(x, D) is x
+
+
+def test_fade_reals_term_feeds_d_the_blended_reals_and_needs_a_growing_d():
+    cfg = load_config("digits", TINY + ["objective.name=wgan-gp", "objective.terms={fade_reals: {}}"])
+    trainer = Trainer(cfg, None, progress=False)
+    trainer.step = 3
+    seen = []
+    hook = trainer.D.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    real, _ = _peek_batch(trainer)
+    trainer.iteration(want_stats=False)
+    hook.remove()
+    from gankit.nets.progan import crossfade_reals
+
+    assert_close(seen[0], crossfade_reals(real, trainer.D))  # D's first input in its step: the blended reals
+    assert not torch.equal(seen[0], real)
+    with pytest.raises(GankitError, match="objective.terms.fade_reals.*model.arch=dcgan does not grow"):
+        load_config("digits", ["objective.terms={fade_reals: {}}"])
+
+
+def _peek_batch(trainer):
+    """The next real batch the trainer's sampler will give, without moving it."""
+    state = trainer.sampler.state_dict()
+    batch = trainer.sampler.next()
+    trainer.sampler.load_state_dict(state)
+    return batch

@@ -176,3 +176,18 @@ class ProGANDiscriminator(_Growing, Discriminator):
             h = block(h)
         phi = self.features(self.blocks[0](h))  # [B, C]
         return DOutput(logits=self.head_logits(self.head, phi, y), features=phi)
+
+
+def crossfade_reals(x: torch.Tensor, net: _Growing) -> torch.Tensor:
+    """Real images [B, C, H, W] at the data's side as ``net`` (a growing G or D) should see them now:
+    during a fade, at the current side s, alpha x_s + (1 - alpha) up2(avgpool2(x_s)), the official
+    code's ``process_reals``, so the reals fade in like G's images do; upsampled (nearest) back to the
+    data's side, which D's avg-pool undoes exactly. Outside a fade ``x`` is returned as it is."""
+    level, alpha = net.growth()
+    if alpha >= 1.0 or level == 0:
+        return x
+    factor = net.side // net.sides[level]
+    x_s = F.avg_pool2d(x, factor) if factor > 1 else x
+    low = F.interpolate(F.avg_pool2d(x_s, 2), scale_factor=2, mode="nearest")
+    out = torch.lerp(low, x_s, alpha)
+    return F.interpolate(out, scale_factor=factor, mode="nearest") if factor > 1 else out
