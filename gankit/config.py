@@ -52,6 +52,7 @@ class GrowConfig:
     start: int = 0  # the first side (0 = the smallest the plan allows: 4..7); the side doubles to the data's
     every: int = 0  # steps at each side once it is faded in (0 = no growing: the full side from step 0)
     fade: int = 0  # steps over which a new side's blocks fade in (alpha 0 -> 1)
+    reset_optim: bool = False  # clear the net's Adam state when a fade starts and when it ends (ProGAN's choice)
 
     def validate(self, arch: str) -> None:
         for key in ("start", "every", "fade"):

@@ -13,7 +13,7 @@ from gankit.config import ModelConfig, load_config
 from gankit.errors import GankitError
 from gankit.nets import DataSpec, build_nets
 from gankit.nets.output import DOutput
-from gankit.nets.progan import grow_sides, grow_state
+from gankit.nets.progan import grow_changes_at, grow_sides, grow_state
 from gankit.objectives import build_objective
 from gankit.config import ObjectiveConfig
 from gankit.registry import OBJECTIVES
@@ -146,7 +146,7 @@ def test_drift_term_is_epsilon_times_the_mean_squared_real_score():
 def test_checkpoint_round_trip_and_exact_resume_with_a_stop_mid_fade(tmp_path):
     over = TINY + ["train.checkpoint_every=2", "train.ema=0.9", "objective.name=wgan-gp",
                    "objective.params={drift: 0.001}", "model.g_cond=concat", "model.d_cond=projection",
-                   "objective.terms={fade_reals: {}}"]
+                   "objective.terms={fade_reals: {}}", "model.grow.reset_optim=true"]
     straight = gankit.train("digits", over + ["train.steps=9"], out=tmp_path / "a", progress=False)
     gankit.train("digits", over + ["train.steps=4"], out=tmp_path / "b", progress=False)  # stops at alpha 0.5
     b = final_tensors(tmp_path / "b")
@@ -254,3 +254,19 @@ def _peek_batch(trainer):
     batch = trainer.sampler.next()
     trainer.sampler.load_state_dict(state)
     return batch
+
+
+def test_reset_optim_clears_adam_state_where_a_fade_starts_and_ends():
+    assert [s for s in range(20) if grow_changes_at(s, 3, 2, 4)] == [2, 6, 8, 12]  # every 2, fade 4
+    assert [s for s in range(20) if grow_changes_at(s, 3, 2, 0)] == [2, 4]  # no fade: the new side at once
+    cfg = load_config("digits", TINY + ["model.grow.reset_optim=true"])
+    trainer = Trainer(cfg, None, progress=False)
+    for _ in range(3):  # steps 0, 1 and 2 (where the 8x8 fade starts)
+        trainer.iteration(want_stats=False)
+    for opt in (trainer.opt_g, trainer.opt_d):
+        assert {float(s["step"]) for s in opt.state.values()} == {1.0}  # cleared before step 2, then one step
+    kept = load_config("digits", TINY)
+    trainer = Trainer(kept, None, progress=False)
+    for _ in range(3):
+        trainer.iteration(want_stats=False)
+    assert {float(s["step"]) for s in trainer.opt_g.state.values()} == {1.0, 3.0}  # new blocks 1, old ones 3

@@ -169,9 +169,10 @@ def _progan(cfg: Any, spec: DataSpec, d_shape: tuple) -> tuple[Generator, Discri
                           f"model.g_norm=none model.d_norm=none and model.g_cond=none or concat")
     grow = cfg.grow
     g = ProGANGenerator(spec.shape, cfg.z_dim, cfg.g_width, cfg.max_channels, grow.start, grow.every, grow.fade,
-                        cfg.z_dist, cfg.z_categories, arch=cfg.arch, **_g_cond(cfg, spec))
+                        cfg.z_dist, cfg.z_categories, arch=cfg.arch, reset_optim=grow.reset_optim,
+                        **_g_cond(cfg, spec))
     d = ProGANDiscriminator(d_shape, cfg.d_width, cfg.max_channels, grow.start, grow.every, grow.fade,
-                            cfg.mbstd_group, arch=cfg.arch, **_d_cond(cfg, spec))
+                            cfg.mbstd_group, arch=cfg.arch, reset_optim=grow.reset_optim, **_d_cond(cfg, spec))
     return g, d
 
 

@@ -174,3 +174,10 @@ def tell_step(module: nn.Module, step: int) -> None:
     for m in module.modules():
         if callable(getattr(m, "set_step", None)):
             m.set_step(step)
+
+
+def resets_optimizer_at(module: nn.Module, step: int) -> bool:
+    """Whether a submodule of ``module`` asks for its optimizer's state to be cleared before ``step``
+    (``resets_optimizer_at``: progressive growing with ``model.grow.reset_optim``)."""
+    return any(callable(getattr(m, "resets_optimizer_at", None)) and m.resets_optimizer_at(step)
+               for m in module.modules())

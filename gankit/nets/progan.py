@@ -48,6 +48,15 @@ def grow_sides(side: int, start: int, arch: str = "progan") -> list[int]:
     return sides[sides.index(start):]
 
 
+def grow_changes_at(step: int, levels: int, every: int, fade: int) -> bool:
+    """True when ``step`` begins a fade or ends one (the first step at alpha 1): where ProGAN's official
+    code resets the optimizers' state (``reset_opt_for_new_lod``: the level of detail's floor or ceiling changed)."""
+    if step == 0:
+        return False
+    now = grow_state(step, levels, every, fade)
+    return now != grow_state(step - 1, levels, every, fade) and now[1] in (0.0, 1.0)
+
+
 def grow_state(step: int, levels: int, every: int, fade: int) -> tuple[int, float]:
     """(level, alpha) at ``step`` (0-based) for nets of ``levels`` sides: level 0 is the start side;
     alpha in [0, 1] is how far level's new blocks are faded in. ``every`` = 0: no growing (the last
@@ -74,13 +83,17 @@ class _Growing:
     fade: int
     grow_step: torch.Tensor
 
-    def _setup_growth(self, sides: list[int], every: int, fade: int) -> None:
-        self.sides, self.every, self.fade = sides, every, fade
+    def _setup_growth(self, sides: list[int], every: int, fade: int, reset_optim: bool = False) -> None:
+        self.sides, self.every, self.fade, self.reset_optim = sides, every, fade, reset_optim
         self.register_buffer("grow_step", torch.zeros((), dtype=torch.int64))
 
     def set_step(self, step: int) -> None:
         """Set the training step that picks the blocks that run (the loop calls it every iteration)."""
         self.grow_step.fill_(step)
+
+    def resets_optimizer_at(self, step: int) -> bool:
+        """Whether the optimizer of this net's parameters is cleared before ``step`` (``model.grow.reset_optim``)."""
+        return self.reset_optim and grow_changes_at(step, len(self.sides), self.every, self.fade)
 
     def growth(self) -> tuple[int, float]:
         """(level, alpha) now: level indexes ``sides``."""
@@ -98,11 +111,11 @@ def _conv(c_in: int, c_out: int, kernel: int) -> EqualConv2d:
 class ProGANGenerator(_Growing, Generator):
     def __init__(self, shape: tuple, z_dim: int, width: int, max_channels: int = 512, start: int = 0,
                  every: int = 0, fade: int = 0, z_dist: str = "normal", z_categories: int = 0,
-                 arch: str = "progan", **cond: int) -> None:
+                 arch: str = "progan", reset_optim: bool = False, **cond: int) -> None:
         Generator.__init__(self, z_dim, z_dist, z_categories, **cond)
         channels, side, _ = shape
         all_sides = grow_sides(side, 0, arch)
-        self._setup_growth(grow_sides(side, start, arch), every, fade)
+        self._setup_growth(grow_sides(side, start, arch), every, fade, reset_optim)
         chans = channel_plan(width, len(all_sides) - 1, max_channels)
         self.skip = len(all_sides) - len(self.sides)  # sides below the start: their blocks run, never alone
         self.base, self.c0 = all_sides[0], chans[0]
@@ -139,12 +152,12 @@ class ProGANDiscriminator(_Growing, Discriminator):
 
     def __init__(self, shape: tuple, width: int, max_channels: int = 512, start: int = 0, every: int = 0,
                  fade: int = 0, mbstd: int = 4, cond: str = "none", num_classes: int = 0,
-                 arch: str = "progan") -> None:
+                 arch: str = "progan", reset_optim: bool = False) -> None:
         Discriminator.__init__(self)
         channels, side, _ = shape
         channels += self.setup_conditioning(cond, num_classes)
         all_sides = grow_sides(side, 0, arch)
-        self._setup_growth(grow_sides(side, start, arch), every, fade)
+        self._setup_growth(grow_sides(side, start, arch), every, fade, reset_optim)
         chans = channel_plan(width, len(all_sides) - 1, max_channels)  # lowest side first
         self.skip = len(all_sides) - len(self.sides)
         self.base, self.side = all_sides[0], side

@@ -22,7 +22,7 @@ from gankit.config import Config
 from gankit.data import BatchSampler, load_dataset
 from gankit.errors import GankitError, TrainingInterrupted
 from gankit.nets import DataSpec, build_nets
-from gankit.nets.base import tell_step
+from gankit.nets.base import resets_optimizer_at, tell_step
 from gankit.objectives import build_objective
 from gankit.report._io import format_duration
 from gankit.training import checkpoint as ckpt
@@ -271,9 +271,13 @@ class Trainer:
 
     def _tell_nets_step(self) -> None:
         """Nets whose blocks are a function of the step (progressive growing) learn it before each
-        iteration; on resume their step buffers come back with the checkpoint's weights."""
+        iteration (on resume their step buffers come back with the checkpoint's weights), and may ask
+        for their optimizer's state to be cleared at that step."""
         for net in (self.G, self.D) + ((self.ema.shadow,) if self.ema is not None else ()):
             tell_step(net, self.step)
+        for net, opt in ((self.G, self.opt_g), (self.D, self.opt_d)):
+            if resets_optimizer_at(net, self.step):  # a pure function of the step: a resume repeats it
+                opt.state.clear()
 
     def _rng_devices(self) -> list:
         return [self.device] if self.device.type == "cuda" else []
