@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from machine import cpu_model  # noqa: E402
-from time_to_quality import KEYS, METRICS, BudgetClock, _copy_state, _features_words, _fmt_min  # noqa: E402
+from time_to_quality import KEYS, METRICS, BudgetClock, TimedTrainer, _copy_state, _features_words, _fmt_min  # noqa: E402,F401
 
 import gankit  # noqa: E402
 from gankit.config import load_config  # noqa: E402
@@ -47,22 +47,6 @@ from gankit.training.loop import Trainer  # noqa: E402
 PROTOCOL_MINUTES = (20.0, 40.0)
 PRESETS = ("fashion-dcgan", "fashion-resnet", "fashion-sagan", "fashion-biggan", "fashion-stylegan")
 SCORE_ALLOWANCE_S = 120  # a rough upper bound of one scoring (10,000 samples) per budget, for --time-limit
-
-
-class TimedTrainer(Trainer):
-    """gankit's Trainer whose ``fit`` stops after the last deadline, copying G_show (EMA) on the way."""
-
-    def __init__(self, cfg, clock: BudgetClock) -> None:
-        super().__init__(cfg, run=None, progress=False)
-        self.clock = clock
-
-    def iteration(self, want_stats: bool) -> dict:
-        self.clock.start()
-        stats = super().iteration(want_stats)
-        self.clock.check(self.step, lambda: {"ema": _copy_state(self.G_show)})
-        if self.clock.done:
-            self._stop = "time budget reached"
-        return stats
 
 
 def train(cfg, minutes: list[float]) -> tuple[list[dict], Trainer]:
