@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from machine import cpu_model  # noqa: E402
-from time_to_quality import KEYS, METRICS, BudgetClock, TimedTrainer, _copy_state, _features_words, _fmt_min  # noqa: E402,F401
+from time_to_quality import KEYS, METRICS, BudgetClock, TimedTrainer, _features_words, _fmt_min  # noqa: E402
 
 import gankit  # noqa: E402
 from gankit.config import load_config  # noqa: E402
