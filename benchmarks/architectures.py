@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from machine import cpu_model  # noqa: E402
-from time_to_quality import KEYS, METRICS, BudgetClock, _copy_state, _features_words, _fmt_min  # noqa: E402
+from time_to_quality import KEYS, METRICS, BudgetClock, TimedTrainer, _features_words, _fmt_min  # noqa: E402
 
 import gankit  # noqa: E402
 from gankit.config import load_config  # noqa: E402
@@ -47,22 +47,6 @@ from gankit.training.loop import Trainer  # noqa: E402
 PROTOCOL_MINUTES = (20.0, 40.0)
 PRESETS = ("fashion-dcgan", "fashion-resnet", "fashion-sagan", "fashion-biggan", "fashion-stylegan")
 SCORE_ALLOWANCE_S = 120  # a rough upper bound of one scoring (10,000 samples) per budget, for --time-limit
-
-
-class TimedTrainer(Trainer):
-    """gankit's Trainer whose ``fit`` stops after the last deadline, copying G_show (EMA) on the way."""
-
-    def __init__(self, cfg, clock: BudgetClock) -> None:
-        super().__init__(cfg, run=None, progress=False)
-        self.clock = clock
-
-    def iteration(self, want_stats: bool) -> dict:
-        self.clock.start()
-        stats = super().iteration(want_stats)
-        self.clock.check(self.step, lambda: {"ema": _copy_state(self.G_show)})
-        if self.clock.done:
-            self._stop = "time budget reached"
-        return stats
 
 
 def train(cfg, minutes: list[float]) -> tuple[list[dict], Trainer]:
@@ -95,30 +79,19 @@ def generate(G, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     return _to_uint8(torch.cat(parts)), y
 
 
-@torch.no_grad()
 def style_figures(G, folder: Path, slug: str, seed: int) -> dict:
-    """The StyleGAN run's truncation rows (psi 1, 0.7, 0.5, 0.25, 0 for 8 latents) and style-mixing grid
-    (row i: coarse styles ws[:, :cutoff] of latent A_i, the rest from latent B_j in column j)."""
+    """The StyleGAN run's truncation rows and style-mixing grid (gankit.explore.style, as in its report)."""
+    from gankit.explore.style import PSI, psi_rows, style_mixing
+
     G.eval()
-    gen = torch.Generator().manual_seed(seed)
-    z = G.sample_z(8, gen)
-    y = G.sample_y(8, gen)
-    rows = [G.truncated(z, psi, y) for psi in (1.0, 0.7, 0.5, 0.25, 0.0)]
+    rows, _ = psi_rows(G, seed)
     trunc = folder / f"{slug}_truncation.png"
-    save_grid(_to_uint8(torch.cat(rows)).numpy(), trunc, nrow=8)
-    labels = y[:6] if y is not None else None  # a conditional G mixes two latents of the same labels
-    wa, wb = G.mapping_w(z[:6], labels), G.mapping_w(G.sample_z(6, gen), labels)
-    cutoff = G.num_ws // 2
-    images = []
-    for i in range(6):
-        for j in range(6):
-            ws = wb[j].expand(1, G.num_ws, -1).clone()
-            ws[:, :cutoff] = wa[i]
-            images.append(G.synthesis(ws))
+    save_grid(_to_uint8(rows).numpy(), trunc, nrow=len(rows) // len(PSI))
+    mixed, cutoff = style_mixing(G, seed)
     mixing = folder / f"{slug}_style_mixing.png"
-    save_grid(_to_uint8(torch.cat(images)).numpy(), mixing, nrow=6)
+    save_grid(_to_uint8(mixed).numpy(), mixing, nrow=6)
     return {"truncation": f"{folder.name}/{trunc.name}", "style_mixing": f"{folder.name}/{mixing.name}",
-            "psi": [1.0, 0.7, 0.5, 0.25, 0.0], "mixing_cutoff": cutoff, "num_ws": G.num_ws}
+            "psi": list(PSI), "mixing_cutoff": cutoff, "num_ws": G.num_ws}
 
 
 def data_overrides(args) -> list[str]:

@@ -281,3 +281,18 @@ def test_stylegan_truncation_is_psi_in_w(tmp_path):
     digits = gankit.load(gankit.train("digits", TINY[:1] + ["train.steps=1"], out=tmp_path / "d", progress=False).path)
     with pytest.raises(GankitError, match="psi"):
         digits.generate(2, psi=0.5)
+
+
+def test_stylegan_report_shows_truncation_and_mixing(tmp_path):
+    from gankit.explore.style import psi_rows, style_mixing
+
+    run = gankit.train("digits", TINY + ["model.arch=stylegan", "model.g_norm=none", "train.steps=4",
+                                         "train.sample_every=4"], out=tmp_path / "s", progress=False).path
+    model = gankit.load(run)
+    rows, labels = psi_rows(model.G, seed=0)
+    assert rows.shape[0] == 40 and labels[-1] == "psi 0"
+    assert torch.allclose(rows[32], rows[39], atol=1e-5)  # psi 0: every column is the average w's image
+    mixed, cutoff = style_mixing(model.G, seed=0)
+    assert mixed.shape[0] == 36 and 0 < cutoff < model.G.num_ws
+    assert (run / "samples" / "style_truncation.png").is_file() and (run / "samples" / "style_mixing.png").is_file()
+    assert "Styles: truncation and mixing" in (run / "report.html").read_text()

@@ -64,6 +64,7 @@ def test_monitor_state_round_trip():
 
 @pytest.mark.parametrize("preset, steps, key", [
     ("fail-saturating", 200, "D wins"),
+    ("fail-saturating", 400, "G loss saturates"),
     ("fail-wgan-clip", 200, "critic unbounded"),
     ("fail-collapse", 100, "mode collapse"),
 ])
@@ -109,3 +110,18 @@ def test_minimax_report_plots_the_game_value_against_minus_log_4(tmp_path):
     fig = loss_figure(records)
     ax = next(a for a in fig.axes if a.get_title(loc="left").startswith("value of the game"))
     assert any(list(line.get_ydata()) == [-math.log(4)] * 2 for line in ax.get_lines())
+
+
+def test_the_saturating_minimax_loss_is_named_only_for_minimax():
+    m = Monitor(saturating=True, patience=2)
+    assert m.update({"d_fake": 0.002, "loss_d": 0.5}) == []
+    alerts = m.update({"d_fake": 0.002, "loss_d": 0.5})
+    assert [a.key for a in alerts] == ["G loss saturates"] and "objective.name=ns" in alerts[0].message
+    assert "-0.002" in alerts[0].message
+    ns = Monitor(saturating=False, patience=1)
+    assert ns.update({"d_fake": 0.002, "loss_d": 0.5}) == []
+    from gankit.config import ObjectiveConfig
+    from gankit.objectives import build_objective
+
+    assert build_objective(ObjectiveConfig(name="minimax")).saturating
+    assert not build_objective(ObjectiveConfig(name="ns")).saturating

@@ -16,6 +16,7 @@ class Minimax(Objective):
     """D ascends log D(x) + log(1 - D(G(z))); G descends log(1 - D(G(z))) (saturating)."""
 
     takes_targets = True
+    saturating = True  # G's loss log(1 - D(G(z))) has gradient -D(G(z)) in D's logit: it vanishes when D wins
     _value = None
 
     def d_loss(self, real: DOutput, fake: DOutput) -> torch.Tensor:
@@ -37,6 +38,8 @@ class Minimax(Objective):
 @OBJECTIVES.register("ns")
 class NonSaturating(Minimax):
     """Same D; G descends -log D(G(z)), whose gradient is strong exactly when D wins."""
+
+    saturating = False
 
     def g_loss(self, fake: DOutput) -> torch.Tensor:
         return terms.g_nonsaturating(fake.logits)

@@ -78,6 +78,7 @@ def build_report(run_dir: PathLike) -> Path:
     parts.append(_scores_html(records, _read_json(run_dir / "checkpoints" / "best.json"), run_dir))
     parts.append(_snapshots_html(snapshots, run_dir / "samples" / "real.png"))
     parts.append(_codes_html(run_dir / "samples"))
+    parts.append(_style_html(run_dir / "samples"))
     parts.append(_events_html(records))
     parts.append("<h2>Configuration</h2>\n")
     if config_text is None:
@@ -308,6 +309,23 @@ def _codes_html(folder: Path) -> str:
             continue
     parts.append("</div>\n")
     return "".join(parts)
+
+
+def _style_html(folder: Path) -> str:
+    """A StyleGAN-style run's truncation-in-W rows and style-mixing grid (from the last snapshot), if any."""
+    pictures = [(folder / "style_truncation.png", "truncation in W: rows psi 1, 0.7, 0.5, 0.25, 0 (the average w)"),
+                (folder / "style_mixing.png", "style mixing: row i's coarse styles, column j's fine styles")]
+    figures = []
+    for path, caption in pictures:
+        try:
+            figures.append(f"<figure><img src=\"{_data_uri(path.read_bytes())}\" alt=\"{_e(caption)}\">"
+                           f"<figcaption>{_e(caption)}</figcaption></figure>\n")
+        except OSError:
+            continue
+    if not figures:
+        return ""
+    return ("<h2>Styles: truncation and mixing</h2>\n<p class=\"sub\">At the last snapshot, from fixed latents "
+            "(Karras et al. 2019, Figures 3 and 8).</p>\n<div class=\"pair\">\n" + "".join(figures) + "</div>\n")
 
 
 def _snapshots_html(snapshots: list[tuple[int, Path]], real: Optional[Path] = None) -> str:

@@ -149,7 +149,8 @@ class Trainer:
             n_fixed = max(t.n_show // self.G.num_classes, 1) * self.G.num_classes
         self.z_fixed = self.G.sample_z(n_fixed, torch.Generator().manual_seed(t.seed + 7919))
         self.y_fixed = fixed_labels(n_fixed, self.G.num_classes)  # per-class rows for conditional G
-        self.monitor = Monitor(probabilistic=self.objective.probabilistic)
+        self.monitor = Monitor(probabilistic=self.objective.probabilistic,
+                               saturating=bool(getattr(self.objective, "saturating", False)))
         self._real_spread: Optional[float] = None
         self.step = 0
         self._stop: Optional[str] = None

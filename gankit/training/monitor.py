@@ -2,7 +2,8 @@
 
 - the discriminator wins: its loss goes to 0 (D(x) -> 1, D(G(z)) -> 0), and with the minimax loss the
   generator's gradient vanishes;
-- vanishing generator gradients;
+- vanishing generator gradients; with the saturating minimax loss the telling sign is D(G(z)) near 0,
+  where G's gradient in D's logit, -D(G(z)), is that small (the non-saturating loss gives 1 - D(G(z)));
 - mode collapse: samples from different latent codes become nearly the same;
 - divergence: losses explode (NaN/inf is caught by the loop itself and stops the run);
 - an unbounded critic: a critic's outputs (WGAN, hinge, ...) grow without bound, so it is not kept
@@ -32,12 +33,14 @@ class Alert:
 @dataclass
 class Monitor:
     probabilistic: bool = True
+    saturating: bool = False  # the objective's G loss is the saturating minimax one (objective.saturating)
     patience: int = 3
     d_wins_loss: float = 0.05  # classic GANs: D's loss below this = D separates perfectly
     collapse_ratio: float = 0.1  # sample diversity below this fraction of the data's
     vanish_ratio: float = 1e-3  # G's grad norm below this fraction of its largest so far
     explode: float = 1e4  # |loss| above this = divergence
     collapse_modes: float = 0.5  # toy data scored for modes: fewer than this fraction covered = collapse
+    saturate_level: float = 0.01  # minimax: mean D(G(z)) below this = G's loss saturates
     critic_limit: float = 100.0  # critics: |mean D(x)| or |mean D(G(z))| above this = not Lipschitz
     _streak: dict = field(default_factory=dict)
     _active: set = field(default_factory=set)
@@ -53,6 +56,8 @@ class Monitor:
         if g_norm is not None and math.isfinite(g_norm):
             self._g_norm_max = max(self._g_norm_max, g_norm)
             checks["G grads vanish"] = g_norm < self.vanish_ratio * self._g_norm_max
+        if self.saturating and "d_fake" in stats and math.isfinite(float(stats["d_fake"])):
+            checks["G loss saturates"] = float(stats["d_fake"]) < self.saturate_level
         if diversity is not None:
             checks["mode collapse"] = diversity < self.collapse_ratio
         if not self.probabilistic and "d_real" in stats and "d_fake" in stats:
@@ -106,6 +111,11 @@ class Monitor:
                     f"(D(x) = {s.get('d_real', float('nan')):.3f}, D(G(z)) = {s.get('d_fake', float('nan')):.3f}), "
                     f"so the generator learns little (the minimax loss saturates). Try objective.name=ns, a lower "
                     f"train.d_optim.lr, fewer objective.d_steps, or a smaller discriminator")
+        if key == "G loss saturates":
+            d_fake = float(s.get("d_fake", float("nan")))
+            return (f"the minimax generator loss saturates: D(G(z)) = {d_fake:.2g}, so G's gradient through D's "
+                    f"logit is -D(G(z)) = {-d_fake:.2g} where the non-saturating loss would give {d_fake - 1:.2g}: "
+                    f"G's gradients vanish while D wins. Use objective.name=ns (Goodfellow et al. 2014, section 3)")
         if key == "G grads vanish":
             return (f"the generator's gradients vanish: norm {s.get('grad_norm_g', float('nan')):.2e}, "
                     f"under {self.vanish_ratio:g} of its largest so far ({self._g_norm_max:.2e}). "

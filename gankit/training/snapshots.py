@@ -28,6 +28,7 @@ def render_step(trainer: Any, path: Path) -> None:
                 grid = {"nrow": len(fake) // k, "row_labels": trainer.spec.class_names[:k]}
             render_snapshot(path, kind="image", step=trainer.step, fake=data.from_model(fake).numpy(), **grid)
             render_codes(G, data, path.parent, trainer.cfg.train.seed)
+            render_style(G, data, path.parent, trainer.cfg.train.seed)
             return
         dim = trainer.spec.shape[0]
         pack = getattr(D, "pack", 1)
@@ -76,6 +77,20 @@ def _real_points(data: Any, n: int) -> np.ndarray:
         return data.sample(n, gen).numpy()
     idx = torch.randperm(len(data), generator=gen)[:n]
     return data.to_model(data.x[idx]).numpy()
+
+
+def render_style(G: Any, data: Any, folder: Path, seed: int) -> None:
+    """StyleGAN-style runs: ``style_truncation.png`` (rows psi 1 .. 0) and ``style_mixing.png`` (coarse
+    styles from the row's latent, fine from the column's), replaced at every snapshot."""
+    from gankit.explore.style import is_style_generator, psi_rows, style_mixing
+    from gankit.report.grid import save_grid, save_labelled_grid
+
+    if not is_style_generator(G):
+        return
+    x, rows = psi_rows(G, seed)
+    save_labelled_grid(data.from_model(x).numpy(), folder / "style_truncation.png", len(x) // len(rows), rows, None)
+    mixed, _ = style_mixing(G, seed)
+    save_grid(data.from_model(mixed).numpy(), folder / "style_mixing.png", nrow=int(len(mixed) ** 0.5))
 
 
 def render_codes(G: Any, data: Any, folder: Path, seed: int) -> None:
