@@ -45,7 +45,7 @@ from gankit.report.grid import save_grid  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
 PROTOCOL_MINUTES = (20.0, 40.0)
-PRESETS = ("fashion-dcgan", "fashion-resnet", "fashion-sagan", "fashion-biggan", "fashion-stylegan")
+PRESETS = ("fashion-dcgan", "fashion-resnet", "fashion-sagan", "fashion-biggan", "fashion-stylegan", "fashion-progan")
 SCORE_ALLOWANCE_S = 120  # a rough upper bound of one scoring (10,000 samples) per budget, for --time-limit
 
 
