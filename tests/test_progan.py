@@ -270,3 +270,13 @@ def test_reset_optim_clears_adam_state_where_a_fade_starts_and_ends():
     for _ in range(3):
         trainer.iteration(want_stats=False)
     assert {float(s["step"]) for s in trainer.opt_g.state.values()} == {1.0, 3.0}  # new blocks 1, old ones 3
+
+
+def test_a_generator_stopped_mid_fade_exports_to_onnx_as_it_samples(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    run = gankit.train("digits", TINY + ["train.steps=4"], out=tmp_path / "run", progress=False)  # mid-fade
+    model = gankit.load(run.path)
+    assert model.G.growth() == (1, 0.25)  # the step buffer of the last iteration (step 3) came back
+    result = gankit.export(run.path, tmp_path / "g.onnx")  # checked against G in onnxruntime (1e-4)
+    assert result.path.exists()

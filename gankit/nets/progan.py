@@ -22,7 +22,7 @@ conv3x3, an equalized linear to C features, and the head. All convs and linears 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -85,11 +85,19 @@ class _Growing:
 
     def _setup_growth(self, sides: list[int], every: int, fade: int, reset_optim: bool = False) -> None:
         self.sides, self.every, self.fade, self.reset_optim = sides, every, fade, reset_optim
-        self.register_buffer("grow_step", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("grow_step", torch.zeros((), dtype=torch.int64))  # what checkpoints keep
+        self._step = 0  # the same as a Python int: the blocks that run are chosen without reading a tensor,
+        # so torch.export / ONNX and torch.compile see plain control flow
 
     def set_step(self, step: int) -> None:
         """Set the training step that picks the blocks that run (the loop calls it every iteration)."""
         self.grow_step.fill_(step)
+        self._step = int(step)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[misc]
+        if prefix + "grow_step" in state_dict:
+            self._step = int(state_dict[prefix + "grow_step"])
 
     def resets_optimizer_at(self, step: int) -> bool:
         """Whether the optimizer of this net's parameters is cleared before ``step`` (``model.grow.reset_optim``)."""
@@ -97,7 +105,7 @@ class _Growing:
 
     def growth(self) -> tuple[int, float]:
         """(level, alpha) now: level indexes ``sides``."""
-        return grow_state(int(self.grow_step), len(self.sides), self.every, self.fade)
+        return grow_state(self._step, len(self.sides), self.every, self.fade)
 
     @property
     def current_side(self) -> int:
