@@ -57,12 +57,13 @@ class GrowConfig:
     def validate(self, arch: str) -> None:
         for key in ("start", "every", "fade"):
             _check(getattr(self, key) >= 0, f"model.grow.{key}", getattr(self, key), "must be >= 0")
-        grows = self.start or self.every or self.fade
+        grows = self.start or self.every or self.fade or self.reset_optim
         _check(not grows or arch == "progan", "model.grow", f"{{start: {self.start}, every: {self.every}, "
-               f"fade: {self.fade}}}", f"is progressive growing, which model.arch={arch} does not do; set "
-               f"model.arch=progan or leave model.grow out")
-        _check(self.every > 0 or self.fade == 0, "model.grow.fade", self.fade,
-               "needs model.grow.every > 0 (steps per side; 0 = no growing)")
+               f"fade: {self.fade}, reset_optim: {self.reset_optim}}}", f"is progressive growing, which "
+               f"model.arch={arch} does not do; set model.arch=progan or leave model.grow out")
+        for key in ("fade", "reset_optim"):
+            _check(self.every > 0 or not getattr(self, key), f"model.grow.{key}", getattr(self, key),
+                   "needs model.grow.every > 0 (steps per side; 0 = no growing)")
 
 
 @dataclass

@@ -186,6 +186,10 @@ def test_the_clear_errors():
         load_config("digits", ["model.arch=progan", "model.grow.fade=10"])
     with pytest.raises(GankitError, match="model.grow.every"):
         load_config("digits", ["model.arch=progan", "model.grow.every=-1"])
+    with pytest.raises(GankitError, match="model.grow.reset_optim.*needs model.grow.every"):
+        load_config("digits", ["model.arch=progan", "model.grow.reset_optim=true"])
+    with pytest.raises(GankitError, match="model.grow.*model.arch=resnet does not do"):
+        load_config("digits", ["model.arch=resnet", "model.grow.reset_optim=true"])
     with pytest.raises(GankitError, match="set model.g_norm=none"):
         build_nets(ModelConfig(arch="progan", g_norm="batch", d_norm="none"), DataSpec(kind="image", shape=(1, 8, 8)))
 
