@@ -35,6 +35,45 @@ sys.path.insert(0, str(HERE))
 
 from machine import cpu_model  # noqa: E402
 
+def micro(seeds: int, iters: int, repeats: int) -> dict:
+    """Training iterations alone, in this process at one thread: the batched iteration of ``seeds`` ring
+    runs against one run's ``Trainer.iteration`` (alternating blocks), and the fp32 matmul rate of one
+    ring layer (256 x 128 x 128) against a 1024^3 matmul: how far from FLOP-bound the ring step is."""
+    import torch
+
+    from gankit.config import load_config
+    from gankit.training.loop import Trainer
+    from gankit.training.multiseed import MultiSeedTrainer
+
+    torch.set_num_threads(1)
+    trainers, rng = [], []
+    for s in range(seeds):
+        trainers.append(Trainer(load_config("ring", [f"train.seed={s}", "eval.final=false"]), None, progress=False))
+        rng.append(torch.get_rng_state())
+    multi = MultiSeedTrainer(trainers, progress=False)
+    multi.capture_rng(rng)
+    single = Trainer(load_config("ring", ["train.seed=0", "eval.final=false"]), None, progress=False)
+
+    def timed(fn, n):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) / n
+
+    timed(multi.iteration, 5), timed(lambda: single.iteration(False), 5)
+    rows = []
+    for _ in range(repeats):
+        tb = timed(multi.iteration, iters)
+        ts = timed(lambda: single.iteration(False), iters)
+        rows.append({"batched_ms_per_seed": tb / seeds * 1e3, "single_ms": ts * 1e3, "ratio": tb / seeds / ts})
+    a, w, big = torch.randn(256, 128), torch.randn(128, 128), torch.randn(1024, 1024)
+    t_layer = timed(lambda: a @ w, 200)
+    t_big = timed(lambda: big @ big, 10)
+    return {"seeds": seeds, "repeats": rows,
+            "median_ratio": statistics.median(r["ratio"] for r in rows),
+            "layer_gflops": 2 * 256 * 128 * 128 / t_layer / 1e9, "big_gflops": 2 * 1024 ** 3 / t_big / 1e9}
+
+
 VARIANTS = {"preset": [], "train-only": ["train.sample_every={steps}", "train.checkpoint_every={steps}"]}
 
 
@@ -63,9 +102,24 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--time-limit", type=float, default=0, help="start no new unit after this many seconds")
     ap.add_argument("--resume", action="store_true", help="keep the units already in multiseed_runs.jsonl")
+    ap.add_argument("--micro", action="store_true", help="time the training iterations alone (no processes) "
+                                                       "and write multiseed_micro.{md,json}")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.micro:
+        r = micro(args.seeds, iters=40, repeats=5)
+        (out / "multiseed_micro.json").write_text(json.dumps(r, indent=1))
+        text = (f"# Many seeds: the training iteration alone ({args.seeds} ring seeds, 1 thread, {cpu_model()})\n\n"
+                f"| repeat | batched ms per seed-step | one run's ms per step | ratio |\n|---|---|---|---|\n"
+                + "".join(f"| {i} | {x['batched_ms_per_seed']:.2f} | {x['single_ms']:.2f} | {x['ratio']:.2f} |\n"
+                          for i, x in enumerate(r["repeats"]))
+                + f"\nMedian ratio {r['median_ratio']:.2f}. fp32 matmul: one ring layer (256x128x128) "
+                  f"{r['layer_gflops']:.0f} GFLOP/s, 1024^3 {r['big_gflops']:.0f} GFLOP/s. "
+                  f"Command: `benchmarks/multiseed.py --micro --seeds {args.seeds}`.\n")
+        (out / "multiseed_micro.md").write_text(text)
+        print(text)
+        return
     runs_file = out / "multiseed_runs.jsonl"
     key = {"variant": args.variant, "steps": args.steps, "seeds": args.seeds}
     done: dict = {}
