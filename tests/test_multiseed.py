@@ -160,3 +160,10 @@ def test_cli_seeds_and_sample(tmp_path):
         assert r.returncode == 0, r.stderr
     r = cli("train", "ring", "--seeds", "0,1", "--seed", "2")
     assert r.returncode != 0 and "--seed and --seeds" in r.stderr
+
+
+def test_resume_refuses_seeds_at_different_steps(tmp_path):
+    train_seeds("ring", NO_BN + ["train.steps=3"], [0, 1], out=tmp_path / "m", progress=False)
+    gankit.resume(seed_dir(tmp_path / "m", 1), steps=6, progress=False)  # one seed alone, further
+    with pytest.raises(GankitError, match="different steps"):
+        resume_seeds(tmp_path / "m", [0, 1], steps=9, progress=False)
