@@ -394,8 +394,13 @@ class MultiSeedTrainer:
                     log.close()
             stops = [tr._interrupted(str(exc) or "stopped by a second Ctrl-C") for tr in self.trainers]
             first = stops[0]
-            raise TrainingInterrupted(f"{first.reason} (all {self.S} seeds)", run_dir=first.run_dir,
-                                      step=first.step, checkpoint=first.checkpoint) from None
+            stop = TrainingInterrupted(f"{first.reason} (all {self.S} seeds)", run_dir=first.run_dir,
+                                       step=first.step, checkpoint=first.checkpoint)
+            if first.run_dir is not None:  # the command that continues all seeds, batched
+                base = Path(str(first.run_dir)).name.rsplit("_seed", 1)[0]
+                stop.resume_command = (f"gankit train --resume {Path(str(first.run_dir)).parent / base} "
+                                       f"--seeds {seeds_text}")
+            raise stop from None
         bar.close()
         for s, tr in enumerate(self.trainers):
             if tr.run is not None:
