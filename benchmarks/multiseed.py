@@ -44,13 +44,13 @@ def micro(seeds: int, iters: int, repeats: int) -> dict:
 
     from gankit.config import load_config
     from gankit.training.loop import Trainer
-    from gankit.training.multiseed import MultiSeedTrainer
+    from gankit.training.multiseed import MultiSeedTrainer, get_rng
 
     torch.set_num_threads(1)
     trainers, rng = [], []
     for s in range(seeds):
         trainers.append(Trainer(load_config("ring", [f"train.seed={s}", "eval.final=false"]), None, progress=False))
-        rng.append(torch.get_rng_state())
+        rng.append(get_rng(trainers[-1].device))
     multi = MultiSeedTrainer(trainers, progress=False)
     multi.capture_rng(rng)
     single = Trainer(load_config("ring", ["train.seed=0", "eval.final=false"]), None, progress=False)

@@ -105,6 +105,17 @@ def check_supported(cfg: Config) -> None:
         raise GankitError("--seeds is not supported under torchrun; start it as one process")
 
 
+def get_rng(device: torch.device) -> tuple:
+    """The torch RNG state a Trainer on ``device`` draws from: the CPU's, and the device's on CUDA."""
+    return (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def set_rng(state: tuple, device: torch.device) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
 def _without_seed(cfg: Config) -> dict:
     d = cfg.to_dict()
     d["train"] = {k: v for k, v in d["train"].items() if k != "seed"}
@@ -206,7 +217,8 @@ class MultiSeedTrainer:
         self.S = len(self.trainers)
         self.cfg = t0.cfg
         self.step = t0.step
-        self.rng: list[torch.Tensor] = []  # each seed's torch RNG state: set by capture_rng
+        self.device = t0.device
+        self.rng: list[tuple] = []  # each seed's torch RNG state (get_rng): set by capture_rng
         self.Gs = StackedNet([tr.G for tr in self.trainers])
         self.Ds = StackedNet([tr.D for tr in self.trainers])
         t = self.cfg.train
@@ -221,17 +233,17 @@ class MultiSeedTrainer:
         self.batch = self.cfg.data.batch_size
         self._stop: Optional[str] = None
 
-    def capture_rng(self, states: Sequence[torch.Tensor]) -> None:
+    def capture_rng(self, states: Sequence[tuple]) -> None:
         """Each seed's torch RNG state, as its Trainer left it (after building, or after loading)."""
-        self.rng = [s.clone() for s in states]
+        self.rng = list(states)
 
     # ------------------------------------------------------------------ one iteration
     def _draw_z(self) -> torch.Tensor:
         zs = []
         for s, tr in enumerate(self.trainers):
-            torch.set_rng_state(self.rng[s])
+            set_rng(self.rng[s], self.device)
             zs.append(tr.G.sample_z(self.batch, device=tr.device))
-            self.rng[s] = torch.get_rng_state()
+            self.rng[s] = get_rng(self.device)
         return torch.cat(zs)
 
     def _real(self) -> torch.Tensor:
@@ -292,11 +304,11 @@ class MultiSeedTrainer:
     def save(self) -> None:
         """Each seed's normal checkpoint (its weights, optimizer, sampler and RNG stream)."""
         self.sync(optimizers=True)
-        keep = torch.get_rng_state()
+        keep = get_rng(self.device)
         for s, tr in enumerate(self.trainers):
-            torch.set_rng_state(self.rng[s])
+            set_rng(self.rng[s], self.device)
             tr.save()
-        torch.set_rng_state(keep)
+        set_rng(keep, self.device)
 
     def _install_signals(self) -> None:
         try:
@@ -435,7 +447,7 @@ def train_seeds(config: Any, overrides: Optional[list[str]], seeds: Sequence[int
         run = RunDir(seed_dir(base, seed))
         run.check_new(cfg)
         trainers.append(Trainer(cfg, run, progress=False))
-        rng.append(torch.get_rng_state())  # the stream a separate run with this seed draws its latents from
+        rng.append(get_rng(trainers[-1].device))  # the stream a separate run with this seed draws its latents from
         runs.append(run)
     for tr, run in zip(trainers, runs):
         run.create(tr.cfg)
@@ -476,7 +488,7 @@ def resume_seeds(base: Any, seeds: Sequence[int], steps: Optional[int] = None, p
             check_same_classes(manifest.get("data", {}), tr.spec, str(latest))
             tr.load_state_dict(state, str(latest))
             tr.step = manifest["step"]
-        rng.append(torch.get_rng_state())
+        rng.append(get_rng(tr.device))
         trainers.append(tr)
     if trainers[0].step >= trainers[0].cfg.train.steps:
         raise GankitError(f"{base}: the seeds are already at step {trainers[0].step} of "
