@@ -1,6 +1,13 @@
 """Many seeds in one process (gankit/training/multiseed.py): a batched seed is the separate run with that
 seed (weights, buffers, optimizer state), one Adam over stacked weights is S Adams, resume is exact, each
 seed's run folder is an ordinary run, and what the batched path does not train is refused by name."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -10,7 +17,7 @@ from gankit.errors import GankitError
 from gankit.training import checkpoint as ckpt
 from gankit.training.multiseed import parse_seeds, resume_seeds, seed_dir, train_seeds
 
-from helpers import gankit as cli
+from helpers import ROOT, gankit as cli
 
 TINY = ["model.g_width=16", "model.d_width=16", "model.g_layers=2", "model.d_layers=2", "data.batch_size=32",
         "train.threads=1", "train.log_every=2", "train.sample_every=1000", "train.checkpoint_every=3",
@@ -81,6 +88,11 @@ def test_batched_seeds_equal_separate_runs(tmp_path):
         assert torch.equal(batched["rng"]["torch"], alone["rng"]["torch"])  # the same latents were drawn
         assert torch.equal(torch.as_tensor(batched["sampler"]["generator_state"]),
                            torch.as_tensor(alone["sampler"]["generator_state"]))  # the same data were drawn
+        # the final scores (eval.final, the same samples of the same G): equal
+        score = lambda run: json.loads((run / "eval.jsonl").read_text().splitlines()[-1])  # noqa: E731
+        a, b = score(path), score(tmp_path / f"alone{s}")
+        assert (a["step"], a["modes"], a["high_quality"]) == (b["step"], b["modes"], b["high_quality"])
+        assert (a["kl"] is None and b["kl"] is None) or abs(a["kl"] - b["kl"]) < 1e-4
     # the seeds are different runs
     assert not torch.allclose(_final(paths[0])["G"]["net.0.weight"], _final(paths[1])["G"]["net.0.weight"])
 
@@ -167,3 +179,29 @@ def test_resume_refuses_seeds_at_different_steps(tmp_path):
     gankit.resume(seed_dir(tmp_path / "m", 1), steps=6, progress=False)  # one seed alone, further
     with pytest.raises(GankitError, match="different steps"):
         resume_seeds(tmp_path / "m", [0, 1], steps=9, progress=False)
+
+
+def test_ctrl_c_checkpoints_every_seed_and_resumes_batched(tmp_path):
+    out = tmp_path / "run"
+    args = NO_BN + ["train.checkpoint_every=100000", "--steps", "100000", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "gankit.cli", "train", "ring", *args, "--seeds", "0,1", "--out",
+                             str(out)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (seed_dir(out, 1) / "log.jsonl").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    steps = set()
+    for s in (0, 1):
+        ckpts = sorted((seed_dir(out, s) / "checkpoints").glob("step_*.json"))
+        assert len(ckpts) == 1
+        steps.add(json.loads(ckpts[0].read_text())["step"])
+    assert len(steps) == 1 and steps.pop() > 0
+    assert f"'gankit train --resume {out} --seeds 0,1'" in err, err
+    r = cli("train", "--resume", str(out), "--seeds", "0,1", "--steps", "200", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert all(json.loads((seed_dir(out, s) / "run.json").read_text())["status"] == "finished" for s in (0, 1))
