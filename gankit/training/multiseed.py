@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import signal
 import sys
 import time
@@ -47,7 +48,6 @@ from gankit.training.optim import build_optimizer, lr_factor, set_lr
 from gankit.training.rundir import JsonlLog
 
 SUPPORTED_OBJECTIVES = ("ns", "minimax", "hinge", "lsgan", "wgan-gp")
-EXACT_OBJECTIVES = ("ns", "minimax", "hinge", "lsgan")  # no random numbers drawn inside the objective
 SUPPORTED_ARCHS = ("mlp",)
 _DOUT_FIELDS = ("logits", "features", "class_logits", "code", "code_mean", "code_log_std", "recon")
 
@@ -77,8 +77,6 @@ def parse_seeds(text: str) -> list[int]:
 
 def check_supported(cfg: Config) -> None:
     """Refuse, naming the key, a config the batched path does not train (it would train it wrongly)."""
-    import os
-
     def refuse(key: str, value: Any, fix: str) -> None:
         raise GankitError(f"--seeds: {key}={value!r} is not supported by the many-seeds path; {fix} "
                           f"(or train the seeds one by one with --seed K)")
