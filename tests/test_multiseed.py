@@ -88,6 +88,14 @@ def test_batched_seeds_equal_separate_runs(tmp_path):
         assert torch.equal(batched["rng"]["torch"], alone["rng"]["torch"])  # the same latents were drawn
         assert torch.equal(torch.as_tensor(batched["sampler"]["generator_state"]),
                            torch.as_tensor(alone["sampler"]["generator_state"]))  # the same data were drawn
+        # each seed's own gradient norms in its log, as the separate run logs them
+        logged = lambda run: [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()  # noqa: E731
+                              if '"type": "train"' in x]
+        la, lb = logged(path), logged(tmp_path / f"alone{s}")
+        assert [r["step"] for r in la] == [r["step"] for r in lb] and la
+        for ra, rb in zip(la, lb):
+            for k in ("grad_norm_d", "grad_norm_g"):
+                assert ra[k] == pytest.approx(rb[k], rel=1e-3, abs=1e-6), (s, ra["step"], k)
         # the final scores (eval.final, the same samples of the same G): equal
         score = lambda run: json.loads((run / "eval.jsonl").read_text().splitlines()[-1])  # noqa: E731
         a, b = score(path), score(tmp_path / f"alone{s}")

@@ -22,7 +22,7 @@ distribution as a separate run, not the same numbers.
 
 The per-step statistics of the objective (``loss_d``, ``d_real``, ...) are computed once over the S * B
 batch: each seed's ``log.jsonl`` records their mean over the seeds (the record says so with ``seeds``);
-``diversity``, scores, snapshots and checkpoints are each seed's own.
+the gradient norms, ``diversity``, scores, snapshots and checkpoints are each seed's own.
 """
 from __future__ import annotations
 
@@ -112,6 +112,15 @@ def set_rng(state: tuple, device: torch.device) -> None:
     torch.set_rng_state(state[0])
     if state[1] is not None:
         torch.cuda.set_rng_state(state[1], device)
+
+
+def _seed_grad_norms(params: list, seeds: int) -> list[float]:
+    """The L2 norm of each seed's gradient over stacked parameters ([S, ...] each)."""
+    total = torch.zeros(seeds)
+    for p in params:
+        if p.grad is not None:
+            total += p.grad.detach().reshape(seeds, -1).double().pow(2).sum(1).float().cpu()
+    return [float(x) for x in total.sqrt()]
 
 
 def _without_seed(cfg: Config) -> dict:
@@ -248,9 +257,13 @@ class MultiSeedTrainer:
         parts = [tr.sampler.next()[0] for tr in self.trainers]
         return torch.cat([p.to(self.trainers[0].device) for p in parts])
 
-    def iteration(self) -> dict:
+    def iteration(self, want_stats: bool = False) -> dict:
+        """One generator step (and the D steps before it) of every seed. Returns the objective's
+        statistics (over the S x B batch: the seeds' mean) and, with ``want_stats``, ``per_seed``: each
+        seed's own gradient norms (``grad_norm_d``, ``grad_norm_g``), as a separate run logs them."""
         obj, t = self.objective, self.cfg.train
         stats: dict = {}
+        per_seed: list[dict] = [{} for _ in self.trainers]
         obj.begin_iteration(self.step, self.Gs, self.Ds)
         if t.lr_decay != "none":
             factor = lr_factor(self.step, t.steps, t.lr_decay, t.lr_decay_start)
@@ -277,6 +290,10 @@ class MultiSeedTrainer:
                 else:
                     result = run_phase(self.Gs, self.Ds, real, None, z, last=i == phase.repeat - 1)
                 (result.loss * self.S).backward()  # the sum of the seeds' losses: each seed its own gradient
+                if want_stats:
+                    norms = _seed_grad_norms(list((self.Gs if g_phase else self.Ds).params.values()), self.S)
+                    for s, norm in enumerate(norms):
+                        per_seed[s][f"grad_norm_{phase.name.lower()}"] = norm
                 opt.step()
             stats.update(result.stats)
         for p in self.Ds.params.values():
@@ -285,6 +302,8 @@ class MultiSeedTrainer:
         for tr in self.trainers:
             tr.step = self.step
         obj.after_g_step(stats)
+        if want_stats:
+            stats["per_seed"] = per_seed
         return stats
 
     # ------------------------------------------------------------------ the seeds' own state
@@ -347,7 +366,8 @@ class MultiSeedTrainer:
                 nxt = self.step + 1
                 log_now = nxt % t.log_every == 0 or nxt == t.steps
                 ckpt_now = nxt % t.checkpoint_every == 0 or nxt == t.steps
-                stats = self.iteration()
+                stats = self.iteration(want_stats=log_now)
+                own = stats.pop("per_seed", None) or [{} for _ in self.trainers]
                 if log_now or ckpt_now:
                     values = {k: float(v) for k, v in stats.items()}
                     bad = [k for k, v in values.items() if not math.isfinite(v)]
@@ -363,13 +383,14 @@ class MultiSeedTrainer:
                     self.sync()
                     for s, tr in enumerate(self.trainers):
                         diversity = tr.diversity()
+                        mine = {**rounded, **{k: round(v, 6) for k, v in own[s].items()}}
                         record = {"type": "train", "step": self.step, "time": round(before[s] + now - t_start, 3),
-                                  "epoch": tr.sampler.epoch, **rounded, "diversity": round(diversity, 4),
+                                  "epoch": tr.sampler.epoch, **mine, "diversity": round(diversity, 4),
                                   "img_per_s": round(rate, 1), "seeds": seeds_text}
-                        last[s] = {**rounded}
+                        last[s] = mine
                         if logs[s]:
                             logs[s].write(record)
-                        for alert in tr.monitor.update(rounded, diversity):
+                        for alert in tr.monitor.update(mine, diversity):
                             if logs[s]:
                                 logs[s].write({"type": "warning", "step": self.step, "key": alert.key,
                                                "message": alert.message})
