@@ -22,7 +22,6 @@ import copy
 import datetime
 import json
 import platform
-import signal
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from machine import cpu_model  # noqa: E402
-from time_to_quality import KEYS, METRICS, BudgetClock, TimedTrainer, _features_words, _fmt_min  # noqa: E402
+from time_to_quality import KEYS, METRICS, BudgetClock, TimedTrainer, _features_words, run_budgeted, _fmt_min  # noqa: E402
 
 import gankit  # noqa: E402
 from gankit.config import load_config  # noqa: E402
@@ -52,15 +51,7 @@ SCORE_ALLOWANCE_S = 120  # a rough upper bound of one scoring (10,000 samples) p
 def train(cfg, minutes: list[float]) -> tuple[list[dict], Trainer]:
     clock = BudgetClock(minutes)
     trainer = TimedTrainer(cfg, clock)
-    cfg.train.steps = 10**9
-    try:
-        trainer.fit()
-    except KeyboardInterrupt:
-        if not clock.done:
-            raise
-    finally:  # fit() installs a graceful Ctrl-C handler; give Ctrl-C back to Python
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    run_budgeted(trainer, clock)
     return clock.snapshots, trainer
 
 

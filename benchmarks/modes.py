@@ -228,6 +228,72 @@ def run_one(task: dict) -> dict:
     return record
 
 
+def batchable(config: dict) -> bool:
+    """Whether ``--batched-seeds`` trains this configuration's seeds in one process (gankit/training/multiseed.py)."""
+    from gankit.config import load_config
+    from gankit.errors import GankitError
+    from gankit.training.multiseed import check_supported
+
+    try:
+        check_supported(load_config(config))
+    except GankitError:
+        return False
+    return True
+
+
+def run_group(tasks: list[dict]) -> list[dict]:
+    """The seeds of one configuration trained as one batched computation (``gankit train --seeds``), then
+    sampled and scored one by one as :func:`run_one` does. If the batched run diverges (one seed's NaN stops
+    it), the seeds are trained one by one instead, so a diverged seed counts only for itself."""
+    import torch
+
+    from gankit.config import load_config
+    from gankit.errors import GankitError
+    from gankit.metrics.modes import mode_metrics
+    from gankit.training.loop import Trainer
+    from gankit.training.multiseed import MultiSeedTrainer, get_rng
+
+    torch.set_num_threads(tasks[0]["threads"])
+    t0 = time.perf_counter()
+    trainers, rng = [], []
+    for task in tasks:
+        cfg = load_config(task["config"], [f"train.seed={task['seed']}", f"train.threads={task['threads']}",
+                                           "train.log_every=1000000"])
+        trainers.append(Trainer(cfg, run=None, progress=False))
+        rng.append(get_rng(trainers[-1].device))
+    multi = MultiSeedTrainer(trainers, progress=False)
+    multi.capture_rng(rng)
+    try:
+        multi.fit()
+    except GankitError:
+        return [run_one(task) for task in tasks]
+    multi.sync()
+    share = (time.perf_counter() - t0) / len(tasks)
+    records = []
+    for task, trainer in zip(tasks, trainers):
+        record = {k: task[k] for k in ("row", "dataset", "seed")}
+        G = trainer.G_show
+        G.eval()
+        with torch.no_grad():
+            z = G.sample_z(N_SAMPLES, torch.Generator().manual_seed(10_000 + task["seed"]))
+            samples = G(z).double().cpu()
+        record.update(mode_metrics(samples, trainer.data.modes, trainer.data.std))
+        record["error"] = None
+        if task["keep_samples"]:
+            record["samples"] = samples.float().tolist()
+        record["seconds"] = round(share, 2)  # this seed's share of the batched process
+        record["batched_seeds"] = len(tasks)
+        records.append(record)
+    return records
+
+
+def run_task(task: dict) -> list[tuple[dict, dict]]:
+    """(record, task) pairs of one unit of work: one seed, or with ``--batched-seeds`` a group of them."""
+    if "group" in task:
+        return list(zip(run_group(task["group"]), task["group"]))
+    return [(run_one(task), task)]
+
+
 def drs_record(trainer: Any, task: dict) -> dict:
     """The same trained G and D, sampled by discriminator rejection sampling (gankit.explore.rejection):
     D calibrated for DRS_CALIBRATE steps against the fixed G, then 2,500 accepted samples, scored alike."""
@@ -450,6 +516,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--ema", type=float, default=0.0, help="EMA decay in the objective rows (0 = off)")
     p.add_argument("--no-best", action="store_true", help="skip the ring-best / grid-best rows")
     p.add_argument("--jobs", type=int, default=2, help="parallel training processes")
+    p.add_argument("--batched-seeds", action="store_true",
+                   help="train the seeds of each row gankit train --seeds supports (MLP, ns/minimax/hinge/lsgan/"
+                        "wgan-gp, no terms, no EMA) in one batched process (docs/speed.md); others seed by seed")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                    help="start no new run after MIN minutes; write the tables from the runs done")
@@ -510,6 +579,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     n_reused = len(records)
     done_keys = {(r["row"], r["dataset"], r["seed"]) for r in records}
     tasks = [t for t in tasks if (t["row"], t["dataset"], t["seed"]) not in done_keys]
+    if args.batched_seeds:  # one unit per batchable (row, dataset): its remaining seeds, batched
+        groups: dict = {}
+        for t in tasks:
+            if "drs" not in t and batchable(t["config"]):
+                groups.setdefault((t["row"], t["dataset"]), []).append(t)
+        grouped = [t for g in groups.values() if len(g) > 1 for t in g]
+        tasks = ([{"group": g, "row": g[0]["row"], "dataset": g[0]["dataset"], "seed": g[0]["seed"]}
+                  for g in groups.values() if len(g) > 1] + [t for t in tasks if t not in grouped])
     print(f"{len(tasks)} runs to do ({len(rows)} rows x {len(datasets)} datasets x {seeds} seeds"
           f"{f', {len(records)} reused' if records else ''}), {args.jobs} jobs -> {out}", flush=True)
     t_start = time.perf_counter()
@@ -520,15 +597,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         with open(log_path, "a") as fh:  # at once: an interruption loses only the runs in flight
             fh.write(json.dumps(rec) + "\n")
         records.append(rec)
-        _progress(len(records), len(records) + len(tasks) - n_done[0], rec, t_start)
+        _progress(len(records), n_reused + n_runs, rec, t_start)
 
     n_done = [0]
+    n_runs = sum(len(t.get("group", [t])) for t in tasks)  # training runs to do (a batched group holds several)
     if args.jobs <= 1:
         for task in tasks:
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            n_done[0] += 1
-            finished(run_one(task), task)
+            for rec, sub in run_task(task):
+                n_done[0] += 1
+                finished(rec, sub)
     else:
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -538,13 +617,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             while queue or running:
                 while queue and len(running) < args.jobs and (deadline is None or time.perf_counter() < deadline):
                     task = queue.pop(0)
-                    running[pool.submit(run_one, task)] = task
+                    running[pool.submit(run_task, task)] = task
                 if not running:
                     break
                 ready, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in ready:
-                    n_done[0] += 1
-                    finished(fut.result(), running.pop(fut))
+                    running.pop(fut)
+                    for rec, sub in fut.result():
+                        n_done[0] += 1
+                        finished(rec, sub)
     wall = time.perf_counter() - t_start
     trained = list(records)  # one per training run (the DRS rows below reuse the best rows' runs)
     if not records:

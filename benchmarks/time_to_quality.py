@@ -111,7 +111,13 @@ def train_gankit(cfg, minutes: list[float], init: dict) -> list[dict]:
     trainer = TimedTrainer(cfg, clock)
     for name, net in (("G", trainer.G), ("D", trainer.D)):  # the plain loop starts from these weights too
         assert all(torch.equal(v, init[name][k]) for k, v in net.state_dict().items()), name
-    cfg.train.steps = 10**9
+    run_budgeted(trainer, clock)
+    return clock.snapshots
+
+
+def run_budgeted(trainer, clock: BudgetClock) -> None:
+    """``trainer.fit()`` until ``clock``'s last budget (the trainer stops itself there)."""
+    trainer.cfg.train.steps = 10**9
     try:
         trainer.fit()
     except KeyboardInterrupt:
@@ -120,7 +126,6 @@ def train_gankit(cfg, minutes: list[float], init: dict) -> list[dict]:
     finally:  # fit() installs a graceful Ctrl-C handler; give Ctrl-C back to Python
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    return clock.snapshots
 
 
 def _train_system(system: str, overrides: list[str], minutes: list[float], threads: int) -> list[dict]:

@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run directory (default runs/NAME-TIMESTAMP)")
     t.add_argument("--steps", type=int, help="generator steps (train.steps)")
     t.add_argument("--seed", type=int, help="random seed (train.seed)")
+    t.add_argument("--seeds", help="many seeds in one batched process, e.g. 0-9 or 0,3,5: one run folder "
+                                   "OUT_seedK per seed (docs/speed.md)")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR where it stopped")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -148,6 +150,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                   f"{r['description']}")
         return 0
     if args.command == "train":
+        if args.seeds is not None:
+            from gankit.cli_seeds import train_seeds_command
+
+            return train_seeds_command(args)
         if args.resume:
             if args.config or args.overrides or args.seed is not None or args.out:
                 raise GankitError("--resume DIR continues a run with its own config; only --steps "
