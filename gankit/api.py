@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from gankit.config import Config, load_config, preset_names, stored_config
+from gankit.config import Config, load_config, preset_names
 from gankit.errors import GankitError
 
 
@@ -86,15 +86,7 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
     run = RunDir(Path(path))
     if not run.path.is_dir():
         raise GankitError(f"--resume {run.path}: no such run folder")
-    latest = ckpt.latest_checkpoint(run.checkpoints)
-    if latest is not None:
-        manifest, state = ckpt.load_checkpoint(latest)
-        cfg = stored_config(manifest["config"])
-    else:
-        manifest, state, cfg = None, None, run.read_config()
-    if steps is not None:
-        cfg.train.steps = steps
-        cfg.validate()
+    manifest, state, cfg, latest = ckpt.resume_point(run, steps)
     trainer = Trainer(cfg, run if main else None, progress=progress and main)
     if manifest is not None:
         check_same_classes(manifest.get("data", {}), trainer.spec, str(latest))

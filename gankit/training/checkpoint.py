@@ -214,3 +214,21 @@ def load_checkpoint(path: Union[str, Path]) -> tuple[dict, dict]:
         raise GankitError(f"checkpoint {path} names tensor {exc} that its weights file lacks") from None
     record["path"] = str(path)
     return record, state
+
+
+def resume_point(run: Any, steps: Optional[int] = None) -> tuple:
+    """Where a resume of the run folder ``run`` (a RunDir) starts: (manifest, state, config, checkpoint
+    path) of its latest intact checkpoint, or (None, None, the folder's config, None) when it has none
+    yet; ``steps`` replaces the config's total of generator steps."""
+    from gankit.config import stored_config
+
+    latest = latest_checkpoint(run.checkpoints)
+    if latest is not None:
+        manifest, state = load_checkpoint(latest)
+        cfg = stored_config(manifest["config"])
+    else:
+        manifest, state, cfg = None, None, run.read_config()
+    if steps is not None:
+        cfg.train.steps = steps
+        cfg.validate()
+    return manifest, state, cfg, latest

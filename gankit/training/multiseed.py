@@ -480,7 +480,6 @@ def resume_seeds(base: Any, seeds: Sequence[int], steps: Optional[int] = None, p
     """Continue the runs ``BASE_seedK`` of a many-seeds run, batched, from their latest checkpoints
     (which must be at the same step)."""
     from gankit.api import check_same_classes
-    from gankit.config import stored_config
     from gankit.fileio import atomic_write_text
     from gankit.training import checkpoint as ckpt
     from gankit.training.rundir import RunDir
@@ -492,15 +491,7 @@ def resume_seeds(base: Any, seeds: Sequence[int], steps: Optional[int] = None, p
         if not run.path.is_dir():
             raise GankitError(f"--resume {base} --seeds: no run folder {run.path} (the folders of a many-seeds "
                               f"run are BASE_seedK; pass BASE)")
-        latest = ckpt.latest_checkpoint(run.checkpoints)
-        if latest is not None:
-            manifest, state = ckpt.load_checkpoint(latest)
-            cfg = stored_config(manifest["config"])
-        else:
-            manifest, state, cfg = None, None, run.read_config()
-        if steps is not None:
-            cfg.train.steps = steps
-            cfg.validate()
+        manifest, state, cfg, latest = ckpt.resume_point(run, steps)
         check_supported(cfg)
         tr = Trainer(cfg, run, progress=False)
         if state is not None:
