@@ -130,6 +130,7 @@ class Trainer:
         self._duties: list = []  # optional duties of a run with a folder (TensorBoard), set up by fit
         self.scalers = {"G": make_scaler(t.precision, self.device), "D": make_scaler(t.precision, self.device)}
         self.ema = EMA(self.G, t.ema, t.ema_start, t.ema_rampup) if t.ema > 0 else None
+        self._step_nets: Optional[list] = None  # the nets that learn the step (_tell_nets_step)
         self.warnings: list[str] = []  # said now on stderr, and written to the log when training starts
         self._fit_batch_to_data()
         # data.batch_size is the global batch; each rank trains on its slice of it
@@ -274,11 +275,14 @@ class Trainer:
         """Nets whose blocks are a function of the step (progressive growing) learn it before each
         iteration (on resume their step buffers come back with the checkpoint's weights), and may ask
         for their optimizer's state to be cleared at that step."""
-        for net in (self.G, self.D) + ((self.ema.shadow,) if self.ema is not None else ()):
+        if self._step_nets is None:  # found once: for most nets the per-iteration work is then nothing
+            nets = (self.G, self.D) + ((self.ema.shadow,) if self.ema is not None else ())
+            self._step_nets = [n for n in nets if any(callable(getattr(m, "set_step", None)) for m in n.modules())]
+        for net in self._step_nets:
             tell_step(net, self.step)
         for net, opt in ((self.G, self.opt_g), (self.D, self.opt_d)):
-            if resets_optimizer_at(net, self.step):  # a pure function of the step: a resume repeats it
-                opt.state.clear()
+            if any(net is n for n in self._step_nets) and resets_optimizer_at(net, self.step):
+                opt.state.clear()  # a pure function of the step: a resume repeats it
 
     def _rng_devices(self) -> list:
         return [self.device] if self.device.type == "cuda" else []
