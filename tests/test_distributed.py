@@ -1,5 +1,6 @@
 """Training under torchrun with 2 gloo processes on CPU: the same gradient as 1 process at the same
 global batch, an exact resume after SIGKILL, a failing rank stopping the job, world size checks."""
+import json
 import os
 import signal
 import subprocess
@@ -172,3 +173,26 @@ def test_progressive_growing_through_a_fade_matches_one_rank(tmp_path):
     for k in a:  # Adam turns float noise in a near-zero gradient into lr-sized steps: atol 1e-4, not 1e-5
         if k.startswith(("G.", "D.")):
             torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-4, msg=k)
+
+
+def test_scoring_during_training_is_shared_by_the_ranks_and_matches_one_rank(tmp_path):
+    # each rank generates and extracts its half of eval.n samples; the halves are gathered, rank 0's
+    # scores broadcast, and the best checkpoint (written at a score, every rank calling) holds both ranks
+    scored = [a for a in RING if not a.startswith("eval.")] + [
+        "eval.every=10", "eval.metrics=[modes,fid]", "eval.n=501", "eval.best=high_quality"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    gankit.train("ring", scored, out=one, steps=20, progress=False)
+    res = torchrun("train", "ring", *scored, "--steps", "20", "--out", str(two), "--no-progress")
+    assert res.returncode == 0, res.stdout + res.stderr
+    a, b = ([json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()] for run in (one, two))
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [10, 20]
+    for ra, rb in zip(a, b):
+        assert rb["provenance"]["n_fake"] == ra["provenance"]["n_fake"] == 501
+        assert rb["provenance"]["world_size"] == 2
+        assert rb["modes"] == ra["modes"]
+        assert abs(rb["high_quality"] - ra["high_quality"]) <= 2 / 501  # weights equal to float tolerance
+        assert rb["fid"] == pytest.approx(ra["fid"], rel=1e-3, abs=1e-4)
+    manifest = ckpt.read_manifest(two / "checkpoints" / f"{ckpt.BEST}.json", verify=True)
+    assert manifest["world_size"] == 2 and manifest["best"]["step"] in (10, 20)
+    _, state = ckpt.load_checkpoint(two / "checkpoints" / f"{ckpt.BEST}.json")
+    assert len(state["ranks"]) == 2, "the best checkpoint lacks rank 1's RNG and data position"

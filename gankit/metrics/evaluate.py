@@ -18,7 +18,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -145,11 +145,14 @@ def _jsonable(value: Any) -> Any:
 def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str], None] = None,
           features: Any = None, seed: int = 0, inception_weights: Optional[str] = None,
           batch_size: Optional[int] = None, device: str = "cpu", cache: bool = True,
-          progress: Optional[bool] = None, fake_labels: str = "auto", **options: Any) -> dict:
+          progress: Optional[bool] = None, fake_labels: str = "auto",
+          extract_fake: Optional[Callable[..., tuple]] = None, **options: Any) -> dict:
     """Score ``fake`` against ``real``: metric values plus a ``provenance`` dict.
 
     ``fake_labels``: 'auto' uses the set's own labels, else the classifier's argmax when the
     extractor is a classifier with as many classes as the real data; 'none' never labels fakes.
+    ``extract_fake(extractor, fake, progress, desc) -> (features, logits)`` replaces :func:`extract`
+    for the fakes (scoring during a torchrun run shares that work over the ranks).
     """
     import gankit
 
@@ -174,7 +177,7 @@ def score(real: SampleSet, fake: SampleSet, *, metrics: Union[str, Sequence[str]
                           f"does not give; use --features classifier or inception, or drop 'is'")
 
     f_real, l_real, cache_state = real_features(real, extractor, cache, progress, device)
-    f_fake, l_fake = extract(extractor, fake, progress, "fake features")
+    f_fake, l_fake = (extract_fake or extract)(extractor, fake, progress, "fake features")
 
     labels_note = None
     y_fake = fake.y

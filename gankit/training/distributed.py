@@ -20,6 +20,10 @@ How a run is split (docs/distributed.md):
   would wait for: it calls the bare D and averages the gradients itself (:func:`average_gradients`).
 - Only rank 0 writes (log, samples, report, checkpoints); every rank's RNG and sampler state go into
   its checkpoints (:func:`gather`), so a resume at the same world size continues exactly.
+- Scoring during training (``eval.every``) is shared the same way: each rank generates its rows of
+  the ``eval.n`` samples (:func:`rows`) and extracts their features, the rows are gathered in rank
+  order (:func:`gather_rows`), and rank 0's scores are broadcast, so every rank takes the same
+  best-checkpoint and monitor decisions.
 """
 from __future__ import annotations
 
@@ -173,6 +177,28 @@ def gather(obj: Any, ranks: Ranks) -> list:
     out: list = [None] * ranks.world
     tdist.all_gather_object(out, obj)
     return out
+
+
+def rows(n: int, ranks: Ranks) -> slice:
+    """This rank's rows of ``n`` items split over the ranks as evenly as they go (all of them alone)."""
+    return slice(ranks.rank * n // ranks.world, (ranks.rank + 1) * n // ranks.world)
+
+
+def gather_rows(x: Optional[torch.Tensor], ranks: Ranks) -> Optional[torch.Tensor]:
+    """Every rank's rows of one tensor (from :func:`rows`), joined in rank order, on every rank."""
+    if not ranks.active or x is None:
+        return x
+    parts = gather(x.detach().cpu(), ranks)
+    return torch.cat(parts).to(x.device)
+
+
+def broadcast(obj: Any, ranks: Ranks) -> Any:
+    """Rank 0's ``obj`` on every rank (so ranks that computed the same thing act on one answer)."""
+    if not ranks.active:
+        return obj
+    box = [obj]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def barrier(ranks: Ranks) -> None:

@@ -13,6 +13,7 @@ checkpoints, so a resumed run keeps comparing against the right best.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Optional
 
@@ -21,6 +22,8 @@ import torch
 from gankit.config import SCORE_DIRECTIONS, Config
 from gankit.errors import GankitError
 from gankit.nets.base import generate_in_chunks
+from gankit.training import distributed
+from gankit.training.distributed import Ranks
 
 TRAINING_N_IMAGES = 2_000  # fewer than `gankit eval`'s 10,000: scoring must stay cheap beside training
 DEFAULT_IMAGE_METRICS = ("fid", "pr", "dc")
@@ -50,9 +53,10 @@ class _TrainingGenerator:
     it back in the mode it was in."""
 
     def __init__(self, G: torch.nn.Module, config: Config, kind: str, path: str, step: int,
-                 uses_ema: bool, device: torch.device) -> None:
+                 uses_ema: bool, device: torch.device, ranks: Optional[Ranks] = None) -> None:
         self.G, self.config, self.kind, self.path = G, config, kind, path
         self.step, self.uses_ema, self.device = step, uses_ema, device
+        self.ranks = ranks or Ranks()
 
     def latents(self, n: int, seed: int = 0) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         gen = torch.Generator().manual_seed(seed)
@@ -63,10 +67,12 @@ class _TrainingGenerator:
     def generate(self, z: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 256) -> torch.Tensor:
         was = self.G.training
         self.G.eval()
+        mine = distributed.rows(z.shape[0], self.ranks)  # under torchrun: this rank's rows, then all of them
         try:
-            return generate_in_chunks(self.G, z, y, self.device, batch_size)
+            x = generate_in_chunks(self.G, z[mine], None if y is None else y[mine], self.device, batch_size)
         finally:
             self.G.train(was)
+        return distributed.gather_rows(x, self.ranks)
 
 
 class TrainingEvaluator:
@@ -77,13 +83,15 @@ class TrainingEvaluator:
         or does not fit the data, or ``best`` is not among the scores the metrics produce.
     """
 
-    def __init__(self, cfg: Config, data: Any, spec: Any, device: torch.device) -> None:
+    def __init__(self, cfg: Config, data: Any, spec: Any, device: torch.device,
+                 ranks: Optional[Ranks] = None) -> None:
         from gankit.metrics import METRIC_KEYS, resolve_names
         from gankit.metrics.evaluate import DEFAULT_N_VECTORS
         from gankit.metrics.features import get_extractor
 
         ev = cfg.eval
         self.cfg, self.device, self.kind = cfg, device, spec.kind
+        self.ranks = ranks or Ranks()  # under torchrun every rank scores its share (see score)
         self.toy = hasattr(data, "sample")
         if ev.metrics is None:
             self.metrics = default_metrics(self.toy)
@@ -119,17 +127,31 @@ class TrainingEvaluator:
 
         Draws its own latents and real subsets from seeded generators; the caller keeps the
         training RNG untouched around this call (the feature extractor may use the global one).
+        Under torchrun every rank calls it: each generates and extracts the features of its rows of
+        the samples, the rows are gathered, and rank 0's result is returned on every rank.
         """
         from gankit.metrics.evaluate import evaluate_model
 
         ev = self.cfg.eval
-        model = _TrainingGenerator(G, self.cfg, self.kind, where, step, uses_ema, self.device)
+        model = _TrainingGenerator(G, self.cfg, self.kind, where, step, uses_ema, self.device, self.ranks)
+        shared = {"extract_fake": self._extract_shard} if self.ranks.active else {}
         result = evaluate_model(model, metrics=self.metrics, n=self.n, features=self.extractor, split="test",
                                 seed=ev.seed, n_real=ev.n_real, record=False, device=str(self.device),
-                                cache=True, progress=False)
+                                cache=True, progress=False, **shared)
         result["provenance"]["checkpoint"] = None  # the live generator, not a checkpoint file
         result["provenance"]["during_training"] = True
-        return result
+        if self.ranks.active:
+            result["provenance"]["world_size"] = self.ranks.world
+        return distributed.broadcast(result, self.ranks)
+
+    def _extract_shard(self, extractor: Any, fake: Any, progress: bool, desc: str) -> tuple:
+        """The fakes' features under torchrun: this rank's rows, gathered from every rank in order."""
+        from gankit.metrics.evaluate import extract
+
+        mine = distributed.rows(len(fake.x), self.ranks)
+        shard = dataclasses.replace(fake, x=fake.x[mine], y=None if fake.y is None else fake.y[mine])
+        f, l = extract(extractor, shard, progress, desc)
+        return distributed.gather_rows(f, self.ranks), distributed.gather_rows(l, self.ranks)
 
     def update_best(self, scores: dict, step: int) -> bool:
         """Take ``scores`` of ``step`` into account; True when they hold a new best ``eval.best``."""

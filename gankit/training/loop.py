@@ -158,9 +158,11 @@ class Trainer:
         # Scoring during training. Building it may initialize a feature network: keep that off the
         # training RNG, so a run is the same with scoring on or off.
         self.evaluator: Optional[TrainingEvaluator] = None
-        if self.ranks.is_main and (cfg.eval.every > 0 or scores_at_end(cfg, self.spec)):
+        # Under torchrun every rank has one: each scores its share of the samples (distributed.rows).
+        if cfg.eval.every > 0 or scores_at_end(cfg, self.spec):
             with torch.random.fork_rng(devices=self._rng_devices()):
-                self.evaluator = TrainingEvaluator(cfg, load_dataset(cfg.data, "test"), self.spec, self.device)
+                self.evaluator = TrainingEvaluator(cfg, load_dataset(cfg.data, "test"), self.spec, self.device,
+                                                   self.ranks)
         self.eval_records: list[dict] = []  # the scores of this process, also when run is None
         self._postfix: dict = {}
 
@@ -250,12 +252,18 @@ class Trainer:
                 "objective": self.objective.describe(), "time": time.time(), "world_size": self.ranks.world,
                 "precision": self.cfg.train.precision}
 
-    def save(self) -> Optional[Path]:
-        """Write a checkpoint (rank 0). Under torchrun every rank calls it: each one's RNG and data
-        position are gathered into it; the other ranks write nothing and get None."""
+    def _full_state(self) -> dict:
+        """What a checkpoint holds: :meth:`state_dict`, and under torchrun every rank's RNG and data
+        position (gathered: every rank must call this)."""
         state = self.state_dict()
         if self.ranks.active:
             state["ranks"] = distributed.gather(self._rank_state(), self.ranks)
+        return state
+
+    def save(self) -> Optional[Path]:
+        """Write a checkpoint (rank 0). Under torchrun every rank calls it: each one's RNG and data
+        position are gathered into it; the other ranks write nothing and get None."""
+        state = self._full_state()
         if self.run is None:
             return None
         return ckpt.save_checkpoint(self.run.checkpoints, self.step, state, self.manifest(),
@@ -265,11 +273,15 @@ class Trainer:
         """Leave the process group this trainer opened (under torchrun)."""
         distributed.shutdown(self.ranks)
 
-    def save_best(self) -> Path:
-        """Write ``checkpoints/best.*`` (replacing it) with the current state and the best score."""
-        assert self.run is not None and self.evaluator is not None
+    def save_best(self) -> Optional[Path]:
+        """Write ``checkpoints/best.*`` (replacing it) with the current state and the best score
+        (rank 0; under torchrun every rank calls it, as :meth:`save`)."""
+        assert self.evaluator is not None
+        state = self._full_state()
+        if self.run is None:
+            return None
         manifest = {**self.manifest(), "best": self.evaluator.best_record()}
-        return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), manifest, name=ckpt.BEST)
+        return ckpt.save_checkpoint(self.run.checkpoints, self.step, state, manifest, name=ckpt.BEST)
 
     def _tell_nets_step(self) -> None:
         """Nets whose blocks are a function of the step (progressive growing) learn it before each
@@ -522,7 +534,7 @@ class Trainer:
         for alert in self.monitor.update_scores(scores, n_modes):
             if log is not None:
                 log.write({"type": "warning", "step": self.step, "key": alert.key, "message": alert.message})
-        if self.evaluator.update_best(scores, self.step) and self.run is not None:
+        if self.evaluator.update_best(scores, self.step) and (self.run is not None or self.ranks.active):
             self.save_best()
         return result
 
