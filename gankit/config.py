@@ -241,6 +241,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile G's and D's forwards (untested with gradient penalties' double backward)
     channels_last: bool = False  # image nets' weights in channels_last memory format
     optim_impl: str = "default"  # default | foreach | fused: torch.optim's multi-tensor or fused Adam/SGD/RMSProp
+    # under torchrun, BatchNorm over the global batch instead of each process's share (docs/distributed.md)
+    sync_batchnorm: bool = False
 
     def validate(self) -> None:
         _check(self.steps >= 0, "train.steps", self.steps, "must be >= 0")

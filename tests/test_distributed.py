@@ -196,3 +196,33 @@ def test_scoring_during_training_is_shared_by_the_ranks_and_matches_one_rank(tmp
     assert manifest["world_size"] == 2 and manifest["best"]["step"] in (10, 20)
     _, state = ckpt.load_checkpoint(two / "checkpoints" / f"{ckpt.BEST}.json")
     assert len(state["ranks"]) == 2, "the best checkpoint lacks rank 1's RNG and data position"
+
+
+BN_RING = [a for a in RING if not a.startswith(("objective.", "model.g_norm"))] + [
+    "model.g_norm=batch", "objective.name=ns"]
+
+
+def test_sync_batchnorm_matches_one_rank_and_without_it_does_not(tmp_path):
+    # G's BatchNorm normalizes over the global batch with train.sync_batchnorm (on CPU through our
+    # GlobalBatchNorm: torch's SyncBatchNorm refuses CPU tensors); without it, over each rank's half
+    one, synced, local = tmp_path / "one", tmp_path / "synced", tmp_path / "local"
+    gankit.train("ring", BN_RING, out=one, steps=10, progress=False)
+    for run, flag in ((synced, "true"), (local, "false")):
+        res = torchrun("train", "ring", *BN_RING, f"train.sync_batchnorm={flag}", "--steps", "10",
+                       "--out", str(run), "--no-progress")
+        assert res.returncode == 0, res.stdout + res.stderr
+    a, s, n = (weights_at(run, 10) for run in (one, synced, local))
+    assert any(".running_mean" in k for k in a), "the test model has no BatchNorm"
+    # The bias of a linear just before a BatchNorm has a zero gradient in exact arithmetic (the mean is
+    # taken out): Adam turns float noise in it into steps of up to lr, and running_mean follows. Those
+    # are compared at atol 1e-3 (the ring preset's lr x 10 steps); everything else at float tolerance.
+    before_bn = {f"G.net.{int(k.split('.')[2]) - 1}.bias" for k in a if k.endswith(".running_mean")}
+    loose = before_bn | {k for k in a if k.endswith(".running_mean")}
+    assert before_bn == {"G.net.0.bias", "G.net.3.bias"}
+    for k in a:
+        if k.startswith(("G.", "D.")):
+            tol = dict(rtol=0, atol=1e-3) if k in loose else dict(rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(s[k], a[k], **tol, msg=k)
+    weights = [k for k in a if k.endswith(".weight")]
+    assert all(torch.allclose(s[k], a[k], rtol=1e-4, atol=1e-5) for k in weights)
+    assert sum(not torch.allclose(n[k], a[k], rtol=1e-4, atol=1e-4) for k in weights) >= len(weights) // 2

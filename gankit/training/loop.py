@@ -34,6 +34,7 @@ from gankit.training.optim import build_optimizer, lr_factor, set_lr
 from gankit.training.precision import Player, check_precision, make_scaler
 from gankit.training.rundir import JsonlLog, RunDir
 from gankit.training.snapshots import render_real, render_step
+from gankit.training.sync_batchnorm import count_batchnorms, sync_batchnorm
 from gankit.training.tensorboard import check_tensorboard, make_duties
 
 
@@ -118,6 +119,9 @@ class Trainer:
         self.spec = data_spec(self.data)
         G, D = build_nets(cfg.model, self.spec, **cfg.heads)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.warnings: list[str] = []  # said now on stderr, and written to the log when training starts
+        if t.sync_batchnorm:
+            self._sync_batchnorm()
         self.objective = build_objective(cfg.objective)
         if t.channels_last and self.spec.kind == "image":
             self.G.to(memory_format=torch.channels_last)
@@ -131,7 +135,6 @@ class Trainer:
         self.scalers = {"G": make_scaler(t.precision, self.device), "D": make_scaler(t.precision, self.device)}
         self.ema = EMA(self.G, t.ema, t.ema_start, t.ema_rampup) if t.ema > 0 else None
         self._step_nets: Optional[list] = None  # the nets that learn the step (_tell_nets_step)
-        self.warnings: list[str] = []  # said now on stderr, and written to the log when training starts
         self._fit_batch_to_data()
         # data.batch_size is the global batch; each rank trains on its slice of it
         self.batch_size = distributed.local_batch(cfg.data.batch_size, self.ranks, cfg.model.d_pack)
@@ -166,6 +169,19 @@ class Trainer:
         self.eval_records: list[dict] = []  # the scores of this process, also when run is None
         self._postfix: dict = {}
 
+    def _sync_batchnorm(self) -> None:
+        """``train.sync_batchnorm``: G's and D's BatchNorms normalize over the global batch under
+        torchrun (before the optimizers and the EMA copy are made: the replaced modules are new)."""
+        found = count_batchnorms(self.G) + count_batchnorms(self.D)
+        if not self.ranks.active:
+            self._warn("train.sync_batchnorm has no effect in one process (the batch is the global batch); "
+                       "it applies under torchrun")
+        elif not found:
+            self._warn("train.sync_batchnorm: G and D have no BatchNorm, nothing to synchronize")
+        else:
+            self.G = sync_batchnorm(self.G, self.device)
+            self.D = sync_batchnorm(self.D, self.device)
+
     def _fit_batch_to_data(self) -> None:
         """A dataset smaller than ``data.batch_size`` (a small folder of one's own images) gets a batch
         of all its items, with a warning; the config records the batch size used."""
@@ -179,9 +195,14 @@ class Trainer:
         message = (f"{data_cfg.name} has {len(self.data)} items, fewer than data.batch_size={data_cfg.batch_size}: "
                    f"training with data.batch_size={fitted} (every batch is then the whole dataset; set "
                    f"data.batch_size yourself to silence this)")
-        print(f"gankit: warning: {message}", file=sys.stderr)
-        self.warnings.append(message)
+        self._warn(message)
         data_cfg.batch_size = fitted
+
+    def _warn(self, message: str) -> None:
+        """Say ``message`` on stderr (rank 0 under torchrun) and keep it for the log."""
+        if self.ranks.is_main:
+            print(f"gankit: warning: {message}", file=sys.stderr)
+        self.warnings.append(message)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
