@@ -155,7 +155,6 @@ def test_shards_split_every_global_batch(preset):
 def test_progressive_growing_through_a_fade_matches_one_rank(tmp_path):
     # blocks of a side not reached yet are unused parameters: DDP must be told (find_unused_parameters);
     # no minibatch std here: each rank's std is over its own slice, so it differs from one rank's by design;
-    # hinge, not wgan-gp: a penalty's eps ~ U[0, 1] is drawn per rank at the local batch (not one rank's draw)
     grow = ["model.arch=progan", "model.g_width=4", "model.d_width=4", "model.z_dim=8", "model.g_norm=none",
             "model.d_norm=none", "model.init=default", "model.grow.every=2", "model.grow.fade=3", "model.mbstd_group=0",
             "objective.name=hinge", "data.batch_size=16", "train.threads=1",
@@ -226,3 +225,21 @@ def test_sync_batchnorm_matches_one_rank_and_without_it_does_not(tmp_path):
     weights = [k for k in a if k.endswith(".weight")]
     assert all(torch.allclose(s[k], a[k], rtol=1e-4, atol=1e-5) for k in weights)
     assert sum(not torch.allclose(n[k], a[k], rtol=1e-4, atol=1e-4) for k in weights) >= len(weights) // 2
+
+
+@pytest.mark.parametrize("game", [
+    ["objective.name=wgan-gp", "objective.d_steps=2"],  # interpolation weights eps ~ U[0, 1] per sample
+    ["objective.name=ns", "objective.terms={instance_noise: {std: 0.3}, noisy_labels: {flip: 0.2}}"],
+], ids=["wgan-gp", "instance-noise+noisy-labels"])
+def test_per_sample_draws_of_the_objective_match_one_rank(game, tmp_path):
+    # drawn for the global batch and sliced per rank (objectives/batch_rng.py), as the latents are;
+    # without it, both ranks would use the first half of one process's draw
+    runs = [a for a in RING if not a.startswith("objective.")] + game
+    one, two = tmp_path / "one", tmp_path / "two"
+    gankit.train("ring", runs, out=one, steps=10, progress=False)
+    res = torchrun("train", "ring", *runs, "--steps", "10", "--out", str(two), "--no-progress")
+    assert res.returncode == 0, res.stdout + res.stderr
+    a, b = weights_at(one, 10), weights_at(two, 10)
+    for k in a:
+        if k.startswith(("G.", "D.")):
+            torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=k)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.objectives import batch_rng
 from gankit.nets.output import DOutput
 from gankit.nets.tricks import pack_batch
 
@@ -46,7 +47,7 @@ def penalty_eps(D: Any, n: int, device: torch.device) -> torch.Tensor:
     """Interpolation weights ~ U[0, 1] for ``n`` samples, one per discriminator input: [n] for a
     plain D, [n / p] for a packed D (each pack moves along one line between a real and a fake pack,
     the WGAN-GP construction for the packed D). ``terms.interpolate`` spreads them over the packs."""
-    return torch.rand(n // pack_of(D), device=device)
+    return batch_rng.rand(n // pack_of(D), device=device)
 
 
 def forbid_batchnorm(D: nn.Module, objective: str) -> None:

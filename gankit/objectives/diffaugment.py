@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.errors import GankitError
+from gankit.objectives import batch_rng
 from gankit.objectives.auxiliary import AuxTerm
 from gankit.registry import TERMS
 
@@ -62,19 +63,19 @@ def diff_augment(x: torch.Tensor, policies: tuple, translation: float = 0.125, c
     dev = x.device
     for policy in policies:
         if policy == "color":
-            x = augment_color(x, torch.rand(b, device=dev) - 0.5, torch.rand(b, device=dev) * 2,
-                              torch.rand(b, device=dev) + 0.5)
+            x = augment_color(x, batch_rng.rand(b, device=dev) - 0.5, batch_rng.rand(b, device=dev) * 2,
+                              batch_rng.rand(b, device=dev) + 0.5)
         elif policy == "translation":
             pad = int(h * translation + 0.5)
             if pad > 0:
-                dy = torch.randint(-pad, pad + 1, (b,), device=dev)
-                dx = torch.randint(-pad, pad + 1, (b,), device=dev)
+                dy = batch_rng.randint(-pad, pad + 1, b, device=dev)
+                dx = batch_rng.randint(-pad, pad + 1, b, device=dev)
                 x = augment_translation(x, dy, dx, pad)
         elif policy == "cutout":
             size = int(h * cutout + 0.5)
             if size > 0:
-                y0 = torch.randint(-(size // 2), h - size // 2, (b,), device=dev)
-                x0 = torch.randint(-(size // 2), w - size // 2, (b,), device=dev)
+                y0 = batch_rng.randint(-(size // 2), h - size // 2, b, device=dev)
+                x0 = batch_rng.randint(-(size // 2), w - size // 2, b, device=dev)
                 x = x * cutout_mask(x.shape, y0, x0, size, dev).to(x.dtype)
     return x
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import torch
 
 from gankit.nets.output import DOutput
-from gankit.objectives import terms
+from gankit.objectives import batch_rng, terms
 from gankit.objectives.base import Objective, StepResult
 from gankit.objectives.common import check_param, forbid_batchnorm, input_gradient, penalty_eps
 from gankit.registry import OBJECTIVES
@@ -47,7 +47,7 @@ class DRAGAN(Objective):
     def d_penalty(self, D: Any, real: torch.Tensor, fake: torch.Tensor,
                   y: Optional[torch.Tensor]) -> torch.Tensor:
         forbid_batchnorm(D, self.cfg.name)
-        perturbed = terms.dragan_perturb(real, torch.rand_like(real), self.params.perturb)
+        perturbed = terms.dragan_perturb(real, batch_rng.rand_like(real), self.params.perturb)
         alpha = penalty_eps(D, real.shape[0], real.device)  # [B], or [B / p]: one per pack
         grad = input_gradient(D, terms.interpolate(perturbed, real, alpha), y)
         gp = terms.gradient_penalty(grad)

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import torch
 
 from gankit.errors import GankitError
+from gankit.objectives import batch_rng
 from gankit.objectives.auxiliary import AuxTerm
 from gankit.registry import TERMS
 
@@ -61,7 +62,7 @@ class InstanceNoise(AuxTerm):
         return noise_std(step, self.params.std, self.params.steps, self.params.schedule)
 
     def _noisy(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        return x + sigma * torch.randn_like(x) if sigma > 0 else x
+        return x + sigma * batch_rng.randn_like(x) if sigma > 0 else x
 
     def d_view(self, real: torch.Tensor, fake: torch.Tensor, y: Optional[torch.Tensor],
                step: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from gankit.errors import GankitError
+from gankit.objectives import batch_rng
 from gankit.objectives.auxiliary import AuxTerm
 from gankit.registry import TERMS
 
@@ -84,5 +85,5 @@ class NoisyLabels(AuxTerm):
 
     def targets(self, t_real: torch.Tensor, t_fake: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.params.flip
-        return (flip_targets(t_real, torch.rand_like(t_real) < p),
-                flip_targets(t_fake, torch.rand_like(t_fake) < p))
+        return (flip_targets(t_real, batch_rng.rand_like(t_real) < p),
+                flip_targets(t_fake, batch_rng.rand_like(t_fake) < p))

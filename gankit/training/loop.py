@@ -23,7 +23,7 @@ from gankit.data import BatchSampler, load_dataset
 from gankit.errors import GankitError, TrainingInterrupted
 from gankit.nets import DataSpec, build_nets
 from gankit.nets.base import resets_optimizer_at, tell_step
-from gankit.objectives import build_objective
+from gankit.objectives import batch_rng, build_objective
 from gankit.report._io import format_duration
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed
@@ -114,6 +114,7 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.ranks, self.device = distributed.setup(pick_device(t.device))
+        batch_rng.set_shard(self.ranks.rank, self.ranks.world)  # per-sample draws of the objective
         torch.manual_seed(t.seed)  # the same on every rank: the same initial weights, one shared RNG stream
         self.data = load_dataset(cfg.data, "train")
         self.spec = data_spec(self.data)
