@@ -54,6 +54,8 @@ METHODS = {
     "projection": ("fashion-projection", "G concat, projection D (Miyato & Koyama 2018)"),
     "cbn-projection": ("fashion-cbn-projection", "G conditional BatchNorm, projection D"),
     "cbn-projection-ac": ("fashion-cbn-projection-ac", "G conditional BatchNorm, projection D + class term on real"),
+    "projection-ac": ("fashion-projection-ac", "G concat, projection D + class term on real; fast path, 10000 steps"),
+    "projection-ac-decay": ("fashion-projection-ac-decay", "projection-ac with a linear lr decay over the second half"),
 }
 DIGITS = {"unconditional": "digits", "cgan": "digits-cgan"}
 METRICS = "fid,pr,intra_fid,label_agreement,cas"

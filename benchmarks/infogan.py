@@ -52,14 +52,15 @@ def generated_code_accuracy(model, per_code: int = 200, seed: int = 0) -> float:
     return best_mapping_accuracy(codes.numpy(), logits.argmax(1).numpy())[0]
 
 
-def run(preset: str, seed: int, with_term: bool, workdir: Path, steps: Optional[int]) -> dict:
+def run(preset: str, seed: int, with_term: bool, workdir: Path, steps: Optional[int], extra: list) -> dict:
     import gankit
     from gankit.explore.codes import code_cluster_accuracy
 
-    over = ["train.threads=1"] + ([] if with_term else ["objective.terms={}"])
+    over = ["train.threads=1"] + list(extra) + ([] if with_term else ["objective.terms={}"])
     if steps:
         over.append(f"train.steps={steps}")
-    out = workdir / f"{preset}-{'info' if with_term else 'code'}-s{seed}"
+    tag = "-".join(e.replace("=", "") for e in extra).replace("/", "_")
+    out = workdir / f"{preset}{'-' + tag if tag else ''}-{'info' if with_term else 'code'}-s{seed}"
     t0 = time.perf_counter()
     gankit.train(preset, over, out=out, seed=seed, progress=False)
     train_s = time.perf_counter() - t0
@@ -85,6 +86,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for every run (repeatable); the table and its file name say which")
+    p.add_argument("--no-control", action="store_true", help="skip the runs without the term")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gankit-infogan")
     args = p.parse_args(argv)
@@ -93,13 +97,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     done = []
     if args.resume and log.is_file():
         done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    records = [r for r in done if r["preset"] == args.preset and (r.get("steps") == args.steps)]
+    records = [r for r in done if r["preset"] == args.preset and (r.get("steps") == args.steps)
+               and r.get("extra", []) == args.set]
     for seed in range(args.seeds):
-        for with_term in (True, False):
+        for with_term in (True,) if args.no_control else (True, False):
             if any(r["seed"] == seed and r["info_term"] == with_term for r in records):
                 continue
-            rec = run(args.preset, seed, with_term, args.workdir, args.steps)
-            rec["steps"] = args.steps
+            rec = run(args.preset, seed, with_term, args.workdir, args.steps, args.set)
+            rec["steps"], rec["extra"] = args.steps, args.set
             with open(log, "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
             records.append(rec)
@@ -113,7 +118,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     chance = float(np.mean([best_mapping_accuracy(rng.integers(0, 10, len(test_y)), test_y)[0] for _ in range(20)]))
     info = [r for r in records if r["info_term"]]
     code = [r for r in records if not r["info_term"]]
-    lines = [f"# InfoGAN's categorical code against the classes ({args.preset})", "",
+    variant = " ".join(args.set)
+    lines = [f"# InfoGAN's categorical code against the classes ({args.preset}{' ' + variant if variant else ''})", "",
              f"Command: `python benchmarks/infogan.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
              f"Machine: {cpu_model()}, shared; one torch thread; {datetime.date.today()}. Accuracy of the best "
              f"one-to-one map of the 10 code values to the 10 classes, in %, mean ± standard error (min) over seeds.", "",
@@ -129,7 +135,8 @@ def main(argv: Optional[list[str]] = None) -> int:
              f"| chance (random code per test image, mapped at best; mean of 20) | - | {chance * 100:.1f} | - | - |", "",
              "Published: InfoGAN on MNIST classifies the digits by its code with about 5% error (Chen et al. 2016, "
              "section 7.1), i.e. ~95% here; a 10-code GAN without the term does not (its codes mix classes).", ""]
-    (args.out / f"infogan_{args.preset}.md").write_text("\n".join(lines))
+    suffix = ("_" + "_".join(e.replace("=", "-") for e in args.set)) if args.set else ""
+    (args.out / f"infogan_{args.preset}{suffix.replace('/', '_')}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 

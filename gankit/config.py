@@ -103,6 +103,9 @@ class ModelConfig:
     d_cond: str = "none"  # none | concat (y as input channels/units) | projection (Miyato & Koyama 2018)
     embed_dim: int = 0  # g_cond=concat: 0 = a one-hot of y, > 0 = a learned embedding of this width
     z_continuous: int = 0  # C > 0: append C continuous codes ~ U[-1, 1] to z (InfoGAN, with objective.info)
+    # InfoGAN's Q: 0 = linear code heads on D's features; H > 0 = one shared hidden layer of H units and
+    # LeakyReLU(0.2) first (the paper's Q: FC 128, BN, LReLU; no BN here, so penalty objectives keep it)
+    q_hidden: int = 0
 
     def validate(self) -> None:
         _check(self.z_dim >= 1, "model.z_dim", self.z_dim, "must be >= 1")
@@ -154,6 +157,7 @@ class ModelConfig:
                "conditions G's BatchNorms and needs model.g_norm=batch")
         _check(self.z_continuous >= 0, "model.z_continuous", self.z_continuous,
                "must be >= 0 (continuous latent codes; 0 = none)")
+        _check(self.q_hidden >= 0, "model.q_hidden", self.q_hidden, "must be >= 0 (0 = linear Q heads)")
 
 
 @dataclass

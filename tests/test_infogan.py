@@ -41,6 +41,21 @@ def test_q_head_predicts_the_code():
     assert plain_d(G(z)).code is None  # no head without the term
 
 
+def test_q_hidden_puts_one_shared_hidden_layer_before_the_code_heads():
+    cfg = load_config("ring", TINY_RING + INFO + ["model.z_continuous=2", "model.q_hidden=7"])
+    heads = dict(cfg.heads)
+    G, D = build_nets(cfg.model, DataSpec(kind="vector", shape=[2]), heads["code_head"], heads["code_continuous"])
+    assert D.q_body[0].out_features == 7 and D.head.in_features == 7 and D.cont_head.in_features == 7
+    out = D(G(G.sample_z(5)))
+    features = D.inner(G(G.sample_z(5))).features
+    assert out.code.shape == (5, 4) and out.code_mean.shape == (5, 2)
+    # by hand: LeakyReLU(0.2) of the hidden layer, then the linear head
+    h = torch.nn.functional.leaky_relu(features @ D.q_body[0].weight.T + D.q_body[0].bias, 0.2)
+    assert_close(D.head(h), D.head(D.q_body(features)))
+    with pytest.raises(GankitError, match="model.q_hidden"):
+        load_config("ring", TINY_RING + INFO + ["model.q_hidden=-1"])
+
+
 @pytest.mark.parametrize("name", sorted(OBJECTIVES.names()))
 def test_every_objective_adds_the_term_to_both_players(name):
     arch = ["model.arch=mlp-ae"] if name in ("began", "ebgan") else []

@@ -208,7 +208,7 @@ def build_nets(cfg: Any, spec: DataSpec, code_head: int = 0, code_continuous: in
         d = MinibatchDiscriminator(d, spec.shape, cfg.d_minibatch, cfg.d_minibatch_dim)
     if code_head or code_continuous or class_head:
         d = AuxHeadsDiscriminator(d, d_shape, code_head, code_continuous, learn_std,
-                                  spec.num_classes if class_head else 0)
+                                  spec.num_classes if class_head else 0, q_hidden=cfg.q_hidden)
     if cfg.init == "dcgan":
         dcgan_init(g)
         dcgan_init(d)
