@@ -244,7 +244,7 @@ def best_us(fn, calls: int, repeats: int = 5) -> float:
 
 def overhead_breakdown(trainer: Trainer, plain: PlainLoop) -> dict:
     """Microseconds per training step of what gankit's loop does beyond the plain loop's work."""
-    from gankit.training.loop import _grad_norm
+    from gankit.training.run_setup import grad_norm as _grad_norm
 
     B, every = trainer.batch_size, trainer.cfg.train.log_every
     data = plain.data

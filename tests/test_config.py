@@ -122,7 +122,7 @@ def test_data_path_is_stored_resolved(tmp_path, monkeypatch):
 def test_device_accepts_mps_and_says_when_it_is_missing():
     import torch
 
-    from gankit.training.loop import pick_device
+    from gankit.training.run_setup import pick_device
 
     assert load_config("ring", ["train.device=mps"]).train.device == "mps"
     with pytest.raises(GankitError, match="cpu, cuda, mps or auto"):

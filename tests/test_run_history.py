@@ -104,11 +104,11 @@ def test_folder_smaller_than_the_batch_trains_with_a_fitted_batch(tmp_path, caps
 
 
 def test_run_time_estimate_is_said_once_after_the_first_steps(monkeypatch):
-    from gankit.training import loop
+    from gankit.training import run_setup
 
     clock = [100.0]
-    monkeypatch.setattr(loop.time, "perf_counter", lambda: clock[0])
-    estimate = loop._RunTimeEstimate(first_step=0, total=20_000, t_start=100.0, after_s=3.0, after_steps=5)
+    monkeypatch.setattr(run_setup.time, "perf_counter", lambda: clock[0])
+    estimate = run_setup.RunTimeEstimate(first_step=0, total=20_000, t_start=100.0, after_s=3.0, after_steps=5)
     clock[0] = 101.0
     assert estimate.after_step(4) is None  # too early to tell
     clock[0] = 104.0

@@ -61,7 +61,7 @@ def one_process_group(path):
 def _digits_dcgan():
     from gankit.config import load_config
     from gankit.data import load_dataset
-    from gankit.training.loop import data_spec
+    from gankit.training.run_setup import data_spec
     cfg = load_config("digits")
     return cfg.model, data_spec(load_dataset(cfg.data, "train"))
 

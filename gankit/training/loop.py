@@ -21,10 +21,9 @@ from gankit import __version__
 from gankit.config import Config
 from gankit.data import BatchSampler, load_dataset
 from gankit.errors import GankitError, TrainingInterrupted
-from gankit.nets import DataSpec, build_nets
+from gankit.nets import build_nets
 from gankit.nets.base import resets_optimizer_at, tell_step
 from gankit.objectives import batch_rng, build_objective
-from gankit.report._io import format_duration
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed
 from gankit.training.ema import EMA
@@ -32,78 +31,15 @@ from gankit.training.evaluation import TrainingEvaluator, scores_at_end
 from gankit.training.monitor import Monitor, mean_pairwise_distance
 from gankit.training.optim import build_optimizer, lr_factor, set_lr
 from gankit.training.precision import Player, check_precision, make_scaler
+from gankit.training.run_setup import RunTimeEstimate, data_spec, fixed_labels, grad_norm, pick_device
 from gankit.training.rundir import JsonlLog, RunDir
 from gankit.training.snapshots import render_real, render_step
 from gankit.training.sync_batchnorm import count_batchnorms, sync_batchnorm
 from gankit.training.tensorboard import check_tensorboard, make_duties
+from gankit.training.trainer_state import TrainerState
 
 
-def data_spec(data: Any) -> DataSpec:
-    """Describe a dataset for networks, checkpoints and sampling without the data itself."""
-    return DataSpec(kind=data.kind, shape=list(data.shape), num_classes=data.num_classes,
-                    class_names=getattr(data, "class_names", None), name=data.name,
-                    source=str(getattr(data, "source", "")))
-
-
-def fixed_labels(n: int, num_classes: int) -> Optional[torch.Tensor]:
-    """Labels of the snapshot batch of a conditional G: class c in row c of a grid with
-    n // num_classes columns (the leftover items cycle through the classes); None if unconditional."""
-    if not num_classes:
-        return None
-    per_class = max(n // num_classes, 1)
-    y = torch.arange(num_classes).repeat_interleave(per_class)
-    if len(y) < n:
-        y = torch.cat([y, torch.arange(n - len(y)) % num_classes])
-    return y[:n]
-
-
-def _mps_available() -> bool:
-    mps = getattr(torch.backends, "mps", None)  # Apple's Metal backend: absent from some builds
-    return bool(mps is not None and mps.is_available())
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("train.device=cuda but no CUDA device is available; use train.device=cpu")
-    if name == "mps" and not _mps_available():
-        raise GankitError("train.device=mps but this PyTorch has no usable Apple MPS device (it needs an Apple "
-                          "silicon Mac and a macOS build of torch); use train.device=cpu")
-    return torch.device(name)
-
-
-def _grad_norm(params: list) -> float:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-
-
-class _RunTimeEstimate:
-    """Once the first steps have been timed (at least ``after_s`` seconds and ``after_steps`` steps),
-    says how long the rest of the run will take at the rate so far: a long run is known early."""
-
-    def __init__(self, first_step: int, total: int, t_start: float, after_s: float = 3.0,
-                 after_steps: int = 5) -> None:
-        self.first_step, self.total, self.t_start = first_step, total, t_start
-        self.after_s, self.after_steps = after_s, after_steps
-        self.done = False
-
-    def after_step(self, step: int) -> Optional[str]:
-        if self.done or step >= self.total:
-            return None
-        elapsed, steps = time.perf_counter() - self.t_start, step - self.first_step
-        if elapsed < self.after_s or steps < self.after_steps:
-            return None
-        self.done = True
-        rate = steps / elapsed
-        remaining = (self.total - step) / rate
-        return (f"at {rate:.3g} steps/s the remaining {self.total - step:,} of {self.total:,} steps take about "
-                f"{format_duration(remaining)} (snapshots, checkpoints and scoring add to it)")
-
-
-class Trainer:
+class Trainer(TrainerState):
     """Holds everything one training run needs; ``fit`` runs it to ``cfg.train.steps``."""
 
     def __init__(self, cfg: Config, run: Optional[RunDir] = None, progress: bool = True) -> None:
@@ -204,83 +140,6 @@ class Trainer:
         if self.ranks.is_main:
             print(f"gankit: warning: {message}", file=sys.stderr)
         self.warnings.append(message)
-
-    # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict:
-        state = {
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "sampler": self.sampler.state_dict(), "objective": self.objective.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}, "monitor": self.monitor.state_dict(),
-        }
-        terms_state = self.objective.terms_state_dict()
-        if terms_state:
-            state["terms"] = terms_state
-        if self.ema is not None:
-            state["G_ema"] = self.ema.shadow.state_dict()
-        if self.evaluator is not None:
-            state["eval"] = self.evaluator.state_dict()
-        for net, scaler in self.scalers.items():
-            if scaler is not None:
-                state[f"scaler_{net.lower()}"] = scaler.state_dict()
-        if self.device.type == "cuda":
-            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    def _rank_state(self) -> dict:
-        """What differs between ranks: each one's RNG and its place in the data."""
-        rng = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"rng": rng, "sampler": self.sampler.state_dict()}
-
-    def load_state_dict(self, state: dict, path: str) -> None:
-        saved_world = len(state["ranks"]) if "ranks" in state else 1
-        if saved_world != self.ranks.world:
-            how = (f"torchrun --nproc_per_node={saved_world} -m gankit.cli train --resume RUN" if saved_world > 1
-                   else "gankit train --resume RUN (without torchrun)")
-            raise GankitError(f"checkpoint {path} was trained by {saved_world} process(es) and this run has "
-                              f"{self.ranks.world}: a resume is exact only at the same world size; use {how}")
-        ckpt.load_module_state(self.G, state["G"], "generator", path)
-        ckpt.load_module_state(self.D, state["D"], "discriminator", path)
-        if self.ema is not None:
-            ckpt.load_module_state(self.ema.shadow, state.get("G_ema", state["G"]), "EMA generator", path)
-        try:
-            self.opt_g.load_state_dict(state["opt_g"])
-            self.opt_d.load_state_dict(state["opt_d"])
-        except (ValueError, KeyError) as exc:
-            raise GankitError(f"checkpoint {path} holds optimizer state of another setup: {exc}") from None
-        self.sampler.load_state_dict(state["sampler"])
-        self.objective.load_state_dict(state.get("objective", {}))
-        self.objective.load_terms_state_dict(state.get("terms", {}))
-        self.monitor.load_state_dict(state.get("monitor", {}))
-        if self.evaluator is not None:
-            self.evaluator.load_state_dict(state.get("eval", {}))
-        for net, scaler in self.scalers.items():
-            if scaler is not None and f"scaler_{net.lower()}" in state:
-                scaler.load_state_dict(state[f"scaler_{net.lower()}"])
-        rng = state["rng"]
-        if "ranks" in state:  # this rank's own RNG and data position
-            mine = state["ranks"][self.ranks.rank]
-            self.sampler.load_state_dict(mine["sampler"])
-            rng = mine["rng"]
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
-
-    def manifest(self) -> dict:
-        return {"config": self.cfg.to_dict(), "data": dict(self.spec), "gankit": __version__,
-                "torch": torch.__version__, "ema": self.ema is not None,
-                "objective": self.objective.describe(), "time": time.time(), "world_size": self.ranks.world,
-                "precision": self.cfg.train.precision}
-
-    def _full_state(self) -> dict:
-        """What a checkpoint holds: :meth:`state_dict`, and under torchrun every rank's RNG and data
-        position (gathered: every rank must call this)."""
-        state = self.state_dict()
-        if self.ranks.active:
-            state["ranks"] = distributed.gather(self._rank_state(), self.ranks)
-        return state
 
     def save(self) -> Optional[Path]:
         """Write a checkpoint (rank 0). Under torchrun every rank calls it: each one's RNG and data
@@ -400,7 +259,7 @@ class Trainer:
                     if hand_reduced:
                         distributed.average_gradients(params, self.ranks)
                     if want_stats:
-                        stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
+                        stats[f"grad_norm_{phase.name.lower()}"] = grad_norm(params)
                     opt.step()
                 else:  # fp16: scaled backward, unscaled gradients for the norm, a step skipped on inf
                     scaler.scale(result.loss).backward()
@@ -408,7 +267,7 @@ class Trainer:
                         distributed.average_gradients(params, self.ranks)
                     if want_stats:
                         scaler.unscale_(opt)
-                        stats[f"grad_norm_{phase.name.lower()}"] = _grad_norm(params)
+                        stats[f"grad_norm_{phase.name.lower()}"] = grad_norm(params)
                     scaler.step(opt)
                     scaler.update()
                 if not g_phase:
@@ -446,7 +305,7 @@ class Trainer:
                    unit="step", desc=self.cfg.name)
         last: dict = {}
         t_mark, step_mark, t_start = time.perf_counter(), self.step, time.perf_counter()
-        estimate = _RunTimeEstimate(self.step, t.steps, t_start)
+        estimate = RunTimeEstimate(self.step, t.steps, t_start)
         try:
             while self.step < t.steps:
                 next_step = self.step + 1
