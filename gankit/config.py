@@ -8,13 +8,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
 
-from gankit.config_parse import from_dict  # noqa: F401  (part of this module's API)
+# part of this module's API, kept in config_parse: building dataclasses from mappings, YAML, overrides
+from gankit.config_parse import (apply_overrides, diff_configs, from_dict, parse_override,  # noqa: F401
+                                 preset_dict, preset_names, read_yaml_mapping, yaml_error_message)
 from gankit.errors import GankitError, closest
 
 
@@ -403,88 +404,7 @@ def _check(ok: bool, key: str, value: Any, rule: str) -> None:
         raise GankitError(f"config key '{key}' = {value!r} {rule}")
 
 
-# --------------------------------------------------------------------------- presets and overrides
-
-
-def preset_names() -> list[str]:
-    """Names of the presets shipped in the package, sorted."""
-    folder = resources.files("gankit") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def _read_yaml(text: str, source: str) -> dict:
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise GankitError(yaml_error_message(exc, text, source)) from None
-    if not isinstance(data, dict):
-        raise GankitError(f"{source} must hold a mapping of config keys, got {type(data).__name__}")
-    return data
-
-
-def yaml_error_message(exc: yaml.YAMLError, text: str, source: str) -> str:
-    """One line: ``FILE:LINE:COLUMN: invalid YAML: what (context): the offending line``."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    context = getattr(exc, "context", None)
-    context_mark = getattr(exc, "context_mark", None)
-    if context and context_mark is not None and mark is not None and context_mark.line != mark.line:
-        context += f" that starts at line {context_mark.line + 1}"
-    detail = f"{problem} ({context})" if context else problem
-    if mark is None:
-        return f"{source}: invalid YAML: {detail}"
-    lines = text.splitlines()
-    line = lines[mark.line].strip() if mark.line < len(lines) else ""
-    if not line and context_mark is not None and context_mark.line < len(lines):
-        line = lines[context_mark.line].strip()  # at the end of the file: show where the construct began
-    shown = f": {line!r}" if line else ""
-    return f"{source}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {detail}{shown}"
-
-
-def preset_dict(name: str) -> dict:
-    """The raw mapping of a shipped preset."""
-    names = preset_names()
-    if name not in names:
-        raise GankitError(f"unknown preset '{name}'{closest(name, names)}; "
-                          f"run 'gankit presets' to list them")
-    text = (resources.files("gankit") / "presets" / f"{name}.yaml").read_text()
-    data = _read_yaml(text, f"preset '{name}'")
-    data.setdefault("name", name)
-    return data
-
-
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """``'train.g_optim.lr=1e-4'`` -> ``(['train', 'g_optim', 'lr'], '1e-4' parsed as YAML)``."""
-    if "=" not in item:
-        raise GankitError(f"override '{item}' must look like key.sub=value, e.g. train.steps=500")
-    key, raw = item.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise GankitError(f"override '{item}' has no key before '='")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.split("."), value
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``key.sub=value`` strings to a nested mapping (a new dict is returned)."""
-    import copy
-
-    data = copy.deepcopy(data)
-    for item in overrides:
-        path, value = parse_override(item)
-        node = data
-        for part in path[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise GankitError(f"override '{item}': '{part}' is not a group of keys")
-            node = child
-        node[path[-1]] = value
-    return data
+# --------------------------------------------------------------------------- loading
 
 
 def load_config(source: Union[str, Path, dict, Config], overrides: Optional[list[str]] = None) -> Config:
@@ -500,7 +420,7 @@ def load_config(source: Union[str, Path, dict, Config], overrides: Optional[list
             path = Path(text)
             if not path.is_file():
                 raise GankitError(f"config file not found: {path}")
-            data = _read_yaml(path.read_text(), str(path))
+            data = read_yaml_mapping(path.read_text(), str(path))
             data.setdefault("name", path.stem)
         else:
             data = preset_dict(text)
@@ -533,16 +453,3 @@ def stored_config(data: dict) -> Config:
         if isinstance(node, dict) and last not in node:
             node[last] = value
     return load_config(data)
-
-
-def diff_configs(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two config mappings."""
-    keys = sorted(set(a) | set(b))
-    out: list[str] = []
-    for k in keys:
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict) and k != "params":
-            out += diff_configs(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            out.append(f"{prefix}{k}")
-    return out

@@ -1,9 +1,11 @@
 """Building typed config dataclasses from plain mappings: unknown keys and wrong types are errors
-naming the dotted key (the parsing half of :mod:`gankit.config`)."""
+naming the dotted key (the parsing half of :mod:`gankit.config`), and reading presets, YAML files and
+``key.sub=value`` overrides into those mappings."""
 from __future__ import annotations
 
 import dataclasses
 import typing
+from importlib import resources
 from typing import Any, Optional, Union
 
 import yaml
@@ -95,3 +97,98 @@ def _number(v: Any) -> Any:
     return v
 
 
+# --------------------------------------------------------------------------- presets and overrides
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in the package, sorted."""
+    folder = resources.files("gankit") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_yaml_mapping(text: str, source: str) -> dict:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise GankitError(yaml_error_message(exc, text, source)) from None
+    if not isinstance(data, dict):
+        raise GankitError(f"{source} must hold a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def yaml_error_message(exc: yaml.YAMLError, text: str, source: str) -> str:
+    """One line: ``FILE:LINE:COLUMN: invalid YAML: what (context): the offending line``."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and mark is not None and context_mark.line != mark.line:
+        context += f" that starts at line {context_mark.line + 1}"
+    detail = f"{problem} ({context})" if context else problem
+    if mark is None:
+        return f"{source}: invalid YAML: {detail}"
+    lines = text.splitlines()
+    line = lines[mark.line].strip() if mark.line < len(lines) else ""
+    if not line and context_mark is not None and context_mark.line < len(lines):
+        line = lines[context_mark.line].strip()  # at the end of the file: show where the construct began
+    shown = f": {line!r}" if line else ""
+    return f"{source}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {detail}{shown}"
+
+
+def preset_dict(name: str) -> dict:
+    """The raw mapping of a shipped preset."""
+    names = preset_names()
+    if name not in names:
+        raise GankitError(f"unknown preset '{name}'{closest(name, names)}; "
+                          f"run 'gankit presets' to list them")
+    text = (resources.files("gankit") / "presets" / f"{name}.yaml").read_text()
+    data = read_yaml_mapping(text, f"preset '{name}'")
+    data.setdefault("name", name)
+    return data
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``'train.g_optim.lr=1e-4'`` -> ``(['train', 'g_optim', 'lr'], '1e-4' parsed as YAML)``."""
+    if "=" not in item:
+        raise GankitError(f"override '{item}' must look like key.sub=value, e.g. train.steps=500")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise GankitError(f"override '{item}' has no key before '='")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key.sub=value`` strings to a nested mapping (a new dict is returned)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise GankitError(f"override '{item}': '{part}' is not a group of keys")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def diff_configs(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config mappings."""
+    keys = sorted(set(a) | set(b))
+    out: list[str] = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict) and k != "params":
+            out += diff_configs(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out
