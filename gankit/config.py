@@ -354,6 +354,11 @@ class Config:
                    "model.z_continuous to C > 0")
             _check(m.d_pack == 1, info_key, terms["info"],
                    "cannot be used with model.d_pack > 1 (a pack holds several codes); set model.d_pack=1")
+        for term in ("label_smoothing", "noisy_labels"):  # only games with probability targets take them
+            if term in terms:
+                from gankit.objectives.label_terms import check_takes_targets
+
+                check_takes_targets(term, self.objective.name)
         _check("fade_reals" not in terms or m.arch == "progan", "objective.terms.fade_reals", terms.get("fade_reals"),
                f"crossfades the reals of a growing D, but model.arch={m.arch} does not grow; set model.arch=progan "
                f"or remove the term")

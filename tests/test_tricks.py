@@ -70,6 +70,16 @@ def test_label_terms_refuse_games_without_probability_targets(term, name):
         objective(name, f"{{{term}: {{}}}}")
 
 
+@pytest.mark.parametrize("term", LABEL_TERMS)
+def test_label_terms_are_refused_by_the_config_before_anything_is_built(term, monkeypatch):
+    import gankit.objectives as objectives
+
+    monkeypatch.setattr(objectives, "build_objective", None)  # the refusal must not need it
+    with pytest.raises(GankitError, match=f"objective.terms.{term}' has no meaning for objective.name=hinge"):
+        load_config("ring", RING + ["objective.name=hinge", f"objective.terms={{{term}: {{}}}}"])
+    load_config("ring", RING + ["objective.name=ns", f"objective.terms={{{term}: {{}}}}"])  # accepted
+
+
 @pytest.mark.parametrize("bad, match", [
     ("{label_smoothing: {real: 0.3}}", "label_smoothing.real"),
     ("{noisy_labels: {flip: 0.7}}", "noisy_labels.flip"),
@@ -297,11 +307,11 @@ def test_one_step_of_every_objective_with_every_trick(name, trick):
         over = over + ["model.g_norm=vbn", "model.vbn_ref=8"]
     else:
         over = over + [f"objective.terms={TERM_SPECS[trick]}"]
-    cfg = load_config("digits" if images else "ring", over + [f"objective.name={name}"])
     if trick in LABEL_TERMS and not OBJECTIVES.get(name).takes_targets:
         with pytest.raises(GankitError, match="has no meaning"):
-            Trainer(cfg, None, progress=False)
+            load_config("digits" if images else "ring", over + [f"objective.name={name}"])
         return
+    cfg = load_config("digits" if images else "ring", over + [f"objective.name={name}"])
     torch.manual_seed(0)
     trainer = Trainer(cfg, None, progress=False)
     g_before = [p.detach().clone() for p in trainer.G.parameters()]

@@ -37,12 +37,23 @@ def flip_targets(t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def refuse_without_targets(term: str, objective: Any) -> None:
     """A one-line error when ``objective`` has no probability targets for ``term`` to change."""
     if not getattr(objective, "takes_targets", False):
-        from gankit.registry import OBJECTIVES
+        raise GankitError(no_targets_message(term, objective.cfg.name))
 
-        have = ", ".join(n for n in OBJECTIVES.names() if getattr(OBJECTIVES.get(n), "takes_targets", False))
-        raise GankitError(f"config key 'objective.terms.{term}' has no meaning for objective.name="
-                          f"{objective.cfg.name}: its D is not a classifier with probability targets; "
-                          f"use it with {have}, or remove the term")
+
+def check_takes_targets(term: str, objective_name: str) -> None:
+    """The same refusal from the config alone (``load_config`` says it before anything is built)."""
+    from gankit.registry import OBJECTIVES
+
+    if not getattr(OBJECTIVES.get(objective_name), "takes_targets", False):
+        raise GankitError(no_targets_message(term, objective_name))
+
+
+def no_targets_message(term: str, objective_name: str) -> str:
+    from gankit.registry import OBJECTIVES
+
+    have = ", ".join(n for n in OBJECTIVES.names() if getattr(OBJECTIVES.get(n), "takes_targets", False))
+    return (f"config key 'objective.terms.{term}' has no meaning for objective.name={objective_name}: its D "
+            f"is not a classifier with probability targets; use it with {have}, or remove the term")
 
 
 @TERMS.register("label_smoothing")
