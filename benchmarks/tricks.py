@@ -30,7 +30,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -99,7 +99,7 @@ def run_one(task: dict) -> dict:
     t0 = time.perf_counter()
     try:
         if task["suite"] == "grid":
-            from gankit.metrics.modes import mode_metrics
+            from gankit.metrics.modes import worst_over_seeds
 
             trainer = Trainer(cfg, run=None, progress=False)
             t_fit = time.perf_counter()
@@ -107,18 +107,9 @@ def run_one(task: dict) -> dict:
             record["ms_per_step"] = 1000 * (time.perf_counter() - t_fit) / max(cfg.train.steps, 1)
             G = trainer.G_show
             G.eval()
-            per_seed = []
-            for s in task["sample_seeds"]:
-                with torch.no_grad():
-                    z = G.sample_z(N_SAMPLES, torch.Generator().manual_seed(s))
-                    m = mode_metrics(G(z).double().cpu(), trainer.data.modes, trainer.data.std)
-                per_seed.append({"sample_seed": s, "modes": m["modes"], "high_quality": m["high_quality"],
-                                 "kl": m["kl"]})
-            record["per_sample_seed"] = per_seed
-            record["modes"] = min(p["modes"] for p in per_seed)  # the worst sampling seed
-            record["high_quality"] = min(p["high_quality"] for p in per_seed)
-            kls = [p["kl"] for p in per_seed if p["kl"] is not None]
-            record["kl"] = max(kls) if kls else None
+            worst = worst_over_seeds(lambda n, g: G(G.sample_z(n, g)).double().cpu(), trainer.data,
+                                     task["sample_seeds"], N_SAMPLES)
+            record.update({k: worst[k] for k in ("per_sample_seed", "modes", "high_quality", "kl")})
             record["n_modes"] = len(trainer.data.modes)
         else:
             out = Path(tempfile.mkdtemp(prefix="tricks-")) / "run"

@@ -8,7 +8,8 @@ import torch
 from gankit.config import load_config
 from gankit.data import load_dataset
 from gankit.data.toy import grid_modes, ring_modes
-from gankit.metrics.modes import evaluate_modes, mode_metrics, perfect_high_quality, perfect_spread
+from gankit.metrics.modes import (evaluate_modes, mode_metrics, perfect_high_quality, perfect_spread,
+                                  worst_over_seeds)
 
 RING = ring_modes(8)
 STD = 0.01
@@ -118,3 +119,23 @@ def test_perfect_spread_closed_forms():
     phi = math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
     assert perfect_spread(1) == pytest.approx(math.sqrt(1 - 2 * t * phi / math.erf(t / math.sqrt(2))), rel=1e-12)
     assert perfect_spread(2, threshold=50.0) == pytest.approx(1.0, rel=1e-9)  # no truncation
+
+
+def test_worst_over_seeds_takes_the_worst_sampling_seed():
+    # a sampler that covers every grid mode for one latent seed and only mode 7 for another
+    modes = grid_modes()
+    dist = load_dataset(load_config("grid").data, "train")
+
+    def sampler(n, g):
+        noise = dist.std * torch.randn(n, 2, generator=g)
+        if g.initial_seed() == 5:
+            return modes[7] + noise
+        return modes[torch.arange(n) % 25] + noise
+
+    out = worst_over_seeds(sampler, dist, [4, 5, 6])
+    assert out["modes"] == 1 and out["counts"][7] > 0 and sum(c > 0 for c in out["counts"]) == 1
+    assert out["kl"] == pytest.approx(math.log(25))
+    assert [p["modes"] for p in out["per_sample_seed"]] == [25, 1, 25]
+    assert out["high_quality"] == min(p["high_quality"] for p in out["per_sample_seed"])
+    with pytest.raises(ValueError, match="at least one"):
+        worst_over_seeds(sampler, dist, [])

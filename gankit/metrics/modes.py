@@ -129,3 +129,25 @@ def perfect_spread(dim: int = 2, threshold: float = 3.0) -> float:
     """
     c = threshold ** 2 / 2
     return math.sqrt(_gamma_p(dim / 2 + 1, c) / _gamma_p(dim / 2, c))
+
+
+@torch.no_grad()
+def worst_over_seeds(sample_fn: Callable[[int, torch.Generator], Any], distribution: Any, seeds: list,
+                     n: int = 2500, threshold: float = 3.0) -> dict:
+    """:func:`evaluate_modes` on each latent seed of ``seeds``, and the worst of them: a coverage claim
+    must hold for any sampling seed. ``modes`` and ``high_quality`` are the minimum over the seeds,
+    ``kl`` the maximum (None if every seed's is); ``counts`` and the rest are those of the seed with
+    the fewest modes (then the lowest high-quality share); ``per_sample_seed`` holds each seed's
+    modes, high_quality and kl."""
+    if not seeds:
+        raise ValueError("worst_over_seeds needs at least one sampling seed")
+    runs = [evaluate_modes(sample_fn, distribution, n, int(s), threshold) for s in seeds]
+    worst = dict(min(runs, key=lambda r: (r["modes"], r["high_quality"])))
+    worst["modes"] = min(r["modes"] for r in runs)
+    worst["high_quality"] = min(r["high_quality"] for r in runs)
+    kls = [r["kl"] for r in runs if r["kl"] is not None]
+    worst["kl"] = max(kls) if kls else None
+    worst["per_sample_seed"] = [{"sample_seed": r["seed"], "modes": r["modes"], "high_quality": r["high_quality"],
+                                 "kl": r["kl"]} for r in runs]
+    worst.pop("seed", None)
+    return worst
