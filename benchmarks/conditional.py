@@ -54,8 +54,18 @@ METHODS = {
     "projection": ("fashion-projection", "G concat, projection D (Miyato & Koyama 2018)"),
     "cbn-projection": ("fashion-cbn-projection", "G conditional BatchNorm, projection D"),
     "cbn-projection-ac": ("fashion-cbn-projection-ac", "G conditional BatchNorm, projection D + class term on real"),
-    "projection-ac": ("fashion-projection-ac", "G concat, projection D + class term on real; fast path, 10000 steps"),
-    "projection-ac-decay": ("fashion-projection-ac-decay", "projection-ac with a linear lr decay over the second half"),
+    "projection-ac": ("fashion-projection-ac", "G concat, projection D + class term (weight 3) on real; fast path, "
+                      "10000 steps"),
+}
+# one-seed variants of the best preset that chose it: method -> (preset, what changes, overrides)
+VARIANTS = {
+    "projection-ac-w1": ("fashion-projection-ac", "class term at weight 1",
+                         ["objective.terms={ac: {weight: 1.0, d_fake: false}}"]),
+    "projection-ac-w1-decay": ("fashion-projection-ac", "class term at weight 1, linear lr decay over the second half",
+                               ["objective.terms={ac: {weight: 1.0, d_fake: false}}", "train.lr_decay=linear",
+                                "train.lr_decay_start=0.5"]),
+    "projection-ac-w2": ("fashion-projection-ac", "class term at weight 2",
+                         ["objective.terms={ac: {weight: 2.0, d_fake: false}}"]),
 }
 DIGITS = {"unconditional": "digits", "cgan": "digits-cgan"}
 METRICS = "fid,pr,intra_fid,label_agreement,cas"
@@ -74,8 +84,8 @@ def task_config(method: str, dataset: str, steps: Optional[int]) -> tuple[str, l
         preset = DIGITS[method]
         over: list[str] = []
     else:
-        preset = METHODS[method][0]
-        over = []
+        preset = (METHODS.get(method) or VARIANTS[method])[0]
+        over = list(VARIANTS[method][2]) if method in VARIANTS else []
         if method == "unconditional":
             ref = load_config(METHODS["cgan"][0])
             over = [f"train.steps={ref.train.steps}", f"train.ema_start={ref.train.ema_start}",
@@ -165,9 +175,15 @@ def write_markdown(path: Path, records: list[dict], floor: Optional[dict], meta:
              f"Command: `{meta['command']}`", "",
              f"Machine: {meta['cpu']}, {os.cpu_count()} cores shared with other jobs; one torch thread per run, "
              f"{meta['jobs']} runs at a time; torch {meta['torch']}; finished {meta['date']}.", "",
-             f"Every row: {meta['recipe']}; scored on "
+             f"Every row, unless listed below: {meta['recipe']}; scored on "
              f"{meta['n']} samples (classes uniform) against the {meta['n_real']} test images with the shipped classifier's "
              f"features (weights sha256 {meta['sha'][:12]}). Mean ± standard error over seeds.", ""]
+    others = [f"- `{m}`: {r}" for m, r in meta.get("recipes", {}).items() if r != meta["recipe"]]
+    if others:
+        lines += ["Rows with another recipe:"] + others + [""]
+    described = [f"- `{m}`: {(METHODS.get(m) or VARIANTS.get(m))[1]}" for m in methods if m in METHODS or m in VARIANTS]
+    lines += ["Methods:"] + described + ["- The `projection-ac-*` rows are one-seed variants of `projection-ac` "
+                                         "(the sweep that chose its class-term weight 3)."] + [""]
     if meta.get("partial"):
         lines += [f"**Partial**: not every method has its {wanted_seeds} seeds yet (column 'seeds'); "
                   f"`--resume` completes the table.", ""]
@@ -224,14 +240,21 @@ def write_markdown(path: Path, records: list[dict], floor: Optional[dict], meta:
 def describe_recipe(cfg: dict) -> str:
     m, t, d = cfg["model"], cfg["train"], cfg["data"]
     g = t["g_optim"]
+    fast = [w for w, on in ((f"{t.get('precision', 'fp32')} autocast", t.get("precision", "fp32") != "fp32"),
+                            ("channels_last", t.get("channels_last")),
+                            (f"{t.get('optim_impl')} Adam", t.get("optim_impl", "default") != "default"),
+                            (f"lr decayed linearly from {t.get('lr_decay_start', 0):g} of the steps",
+                             t.get("lr_decay", "none") != "none")) if on]
     return (f"{m['arch']} networks (z {m['z_dim']}, G width {m['g_width']}, D width {m['d_width']}), "
             f"{cfg['objective']['name']} loss, {g['name']} {g['lr']:g} betas {tuple(g['betas'])}, batch {d['batch_size']}, "
-            f"{t['steps']} steps, EMA {t['ema']:g} from step {t['ema_start']} (the EMA generator is scored)")
+            f"{t['steps']} steps, EMA {t['ema']:g} from step {t['ema_start']} (the EMA generator is scored)"
+            + (", " + ", ".join(fast) if fast else ""))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--methods", default=",".join(METHODS), help="comma list of " + ", ".join(METHODS))
+    p.add_argument("--methods", default=",".join([*METHODS, *VARIANTS]),
+                   help="comma list of " + ", ".join([*METHODS, *VARIANTS]) + " (the variants run one seed)")
     p.add_argument("--dataset", default="fashion", choices=("fashion", "digits"))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, help="override every preset's train.steps")
@@ -250,7 +273,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         args.out = Path(tempfile.mkdtemp(prefix="conditional-quick-"))
         args.methods = "unconditional,cgan"
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    table = METHODS if args.dataset == "fashion" else DIGITS
+    table = {**METHODS, **VARIANTS} if args.dataset == "fashion" else DIGITS
     for m in methods:
         if m not in table:
             p.error(f"unknown method {m!r} for {args.dataset}; valid: {', '.join(table)}")
@@ -262,6 +285,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     tasks = []
     for seed in range(args.seeds):  # seed-major: a time limit leaves every method with about as many seeds
         for m in methods:
+            if m in VARIANTS and seed > 0:
+                continue
             preset, over = task_config(m, args.dataset, args.steps)
             tasks.append({"method": m, "dataset": args.dataset, "seed": seed, "preset": preset, "overrides": over,
                           "n": args.n, "cas_epochs": args.cas_epochs, "workdir": str(args.workdir)})
@@ -332,7 +357,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     import torch
 
     any_rec = records[0] if records else None
-    partial = stopped or any(sum(r["method"] == m for r in records) < args.seeds for m in methods)
+    partial = stopped or any(sum(r["method"] == m for r in records) < (1 if m in VARIANTS else args.seeds)
+                             for m in methods)
+    ref = next((r for r in records if r["method"] == "cgan"), any_rec)
+    recipes = {}
+    for m in methods:
+        first = next((r for r in records if r["method"] == m), None)
+        if first:
+            recipes[m] = describe_recipe(first["config"])
     meta = {"command": "python benchmarks/conditional.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "cpu": cpu_model(), "jobs": args.jobs, "torch": torch.__version__,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
@@ -340,7 +372,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "n": args.n, "n_real": any_rec["provenance"]["n_real"] if any_rec else "?",
             "sha": (any_rec["provenance"].get("weights_sha256") or "") if any_rec else "",
             "dataset_name": "Fashion-MNIST" if args.dataset == "fashion" else "the 8x8 digits", "partial": partial,
-            "recipe": describe_recipe(any_rec["config"]) if any_rec else "(no runs yet)"}
+            "recipe": describe_recipe(ref["config"]) if ref else "(no runs yet)", "recipes": recipes}
     write_markdown(args.out / f"{stem}.md", records, floor, meta, methods, args.seeds)
     print(f"wrote {args.out / (stem + '.md')}", file=sys.stderr)
     return 0
