@@ -1,7 +1,8 @@
 """Auxiliary heads on a discriminator's features, reusable with any discriminator.
 
 - InfoGAN's Q head (Chen et al. 2016): Q(c | x) shares D's body; linear layers on D's penultimate
-  features (after one shared hidden layer with ``model.q_hidden``, as the paper's Q) predict the logits of G's categorical code (``model.z_categories``) and, for its
+  features (after one shared hidden layer with ``model.q_hidden``, as the paper's Q) predict the
+  logits of G's categorical code (``model.z_categories``) and, for its
   continuous codes (``model.z_continuous``), the mean and log-std of a factored Gaussian (or the
   mean alone, with a fixed std). The objective's ``info`` term trains them.
 - ACGAN's auxiliary classifier (Odena et al. 2017): logits over the data's classes; the objective's

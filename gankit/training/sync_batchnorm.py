@@ -72,7 +72,8 @@ def _replace(module: nn.Module) -> nn.Module:
                               module.track_running_stats)
         new.load_state_dict(module.state_dict())
         new.train(module.training)
-        return new.to(device=next(iter(module.state_dict().values()), torch.empty(0)).device)
+        ref = next(iter(module.state_dict().values()), None)  # where the module's tensors live
+        return new if ref is None else new.to(ref.device)
     for name, child in module.named_children():
         setattr(module, name, _replace(child))
     return module
