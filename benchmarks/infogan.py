@@ -18,6 +18,7 @@ import argparse
 import datetime
 import json
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -61,6 +62,9 @@ def run(preset: str, seed: int, with_term: bool, workdir: Path, steps: Optional[
         over.append(f"train.steps={steps}")
     tag = "-".join(e.replace("=", "") for e in extra).replace("/", "_")
     out = workdir / f"{preset}{'-' + tag if tag else ''}-{'info' if with_term else 'code'}-s{seed}"
+    if out.exists():  # left by an invocation that stopped before recording it: train it again
+        print(f"{out} is not in the results log: training it again", file=sys.stderr)
+        shutil.rmtree(out)
     t0 = time.perf_counter()
     gankit.train(preset, over, out=out, seed=seed, progress=False)
     train_s = time.perf_counter() - t0
@@ -93,6 +97,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gankit-infogan")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "infogan_runs.jsonl"
     done = []
     if args.resume and log.is_file():
