@@ -72,6 +72,9 @@ class ModelConfig:
     arch: str = "dcgan"  # mlp | dcgan | mlp-ae | dcgan-ae (autoencoder Ds) | resnet | sagan | biggan | stylegan
     z_dim: int = 64
     z_dist: str = "normal"  # normal | uniform (U[-1, 1], as in the original paper)
+    # the scale of z's noise units: N(0, z_std^2) or U[-z_std, z_std]; the codes keep theirs. Below 1, G must
+    # carry the large variations by its categorical code (ClusterGAN, Mukherjee et al. 2019: 0.1)
+    z_std: float = 1.0
     z_categories: int = 0  # K > 0: append a one-hot code of a uniform class in K to z (a discrete latent)
     g_width: int = 64  # mlp: hidden units; dcgan: channels at the highest resolution
     d_width: int = 64
@@ -158,6 +161,7 @@ class ModelConfig:
                "conditions G's BatchNorms and needs model.g_norm=batch")
         _check(self.z_continuous >= 0, "model.z_continuous", self.z_continuous,
                "must be >= 0 (continuous latent codes; 0 = none)")
+        _check(self.z_std > 0, "model.z_std", self.z_std, "must be > 0 (the scale of z's noise units; 1 = the prior)")
         _check(self.q_hidden >= 0, "model.q_hidden", self.q_hidden, "must be >= 0 (0 = linear Q heads)")
 
 

@@ -56,6 +56,26 @@ def test_q_hidden_puts_one_shared_hidden_layer_before_the_code_heads():
         load_config("ring", TINY_RING + INFO + ["model.q_hidden=-1"])
 
 
+def test_z_std_scales_the_noise_units_only_and_truncation_counts_in_its_units():
+    from gankit.explore.truncation import truncate
+
+    over = TINY_RING + INFO + ["model.z_continuous=2", "model.z_dim=6"]
+    G1, _ = build_nets(load_config("ring", over).model, DataSpec(kind="vector", shape=[2]))
+    Gs, _ = build_nets(load_config("ring", over + ["model.z_std=0.1"]).model, DataSpec(kind="vector", shape=[2]))
+    z1, zs = G1.sample_z(4000, torch.Generator().manual_seed(3)), Gs.sample_z(4000, torch.Generator().manual_seed(3))
+    assert_close(zs[:, :6], 0.1 * z1[:, :6])  # the same draws, scaled
+    assert_close(zs[:, 6:], z1[:, 6:])  # the one-hot code and the continuous codes keep their scale
+    assert 0.09 < zs[:, :6].std().item() < 0.11
+    t = truncate(zs, 0.5, 6, generator=torch.Generator().manual_seed(0), scale=0.1)
+    assert t[:, :6].abs().max() <= 0.05 and (t[:, :6] != zs[:, :6]).any()  # bound T x z_std, redraws scaled
+    kept = zs[:, :6].abs() <= 0.05
+    assert_close(t[:, :6][kept], zs[:, :6][kept])
+    assert_close(t[:, 6:], zs[:, 6:])
+    assert t[:, :6][~kept].abs().max() <= 0.05 and t[:, :6][~kept].std() > 0.02
+    with pytest.raises(GankitError, match="model.z_std"):
+        load_config("ring", ["model.z_std=0"])
+
+
 @pytest.mark.parametrize("name", sorted(OBJECTIVES.names()))
 def test_every_objective_adds_the_term_to_both_players(name):
     arch = ["model.arch=mlp-ae"] if name in ("began", "ebgan") else []

@@ -36,9 +36,10 @@ def check_threshold(threshold: float) -> float:
 
 
 def truncate(z: torch.Tensor, threshold: float, z_dim: int, dist: str = "normal",
-             generator: Optional[torch.Generator] = None) -> torch.Tensor:
+             generator: Optional[torch.Generator] = None, scale: float = 1.0) -> torch.Tensor:
     """A copy of latents z [n, latent_dim] whose first ``z_dim`` units are redrawn from the prior
-    (``dist``: normal or uniform on [-1, 1]) until every |z_i| <= ``threshold``."""
+    (``dist``: normal or uniform on [-1, 1], times ``scale``, G's ``model.z_std``) until every
+    |z_i| <= ``threshold`` x ``scale``: T is in units of the prior's scale."""
     threshold = check_threshold(threshold)
     if dist not in ("normal", "uniform"):
         raise GankitError(f"truncation: unknown latent distribution {dist!r}")
@@ -46,9 +47,10 @@ def truncate(z: torch.Tensor, threshold: float, z_dim: int, dist: str = "normal"
     if dist == "uniform" and threshold >= 1 or not math.isfinite(threshold):
         return z
     head = z[:, :z_dim]  # a view: redraws land in z
+    bound = threshold * scale
     where = "cpu" if generator is not None else z.device
     for _ in range(MAX_ROUNDS):
-        outside = head.abs() > threshold
+        outside = head.abs() > bound
         count = int(outside.sum())
         if count == 0:
             return z
@@ -56,7 +58,7 @@ def truncate(z: torch.Tensor, threshold: float, z_dim: int, dist: str = "normal"
             draw = torch.rand(count, generator=generator, device=where) * 2 - 1
         else:
             draw = torch.randn(count, generator=generator, device=where)
-        head[outside] = draw.to(head.device, head.dtype)
+        head[outside] = (draw * scale).to(head.device, head.dtype)
     raise GankitError(f"truncation at T={threshold} did not converge in {MAX_ROUNDS} rounds")
 
 

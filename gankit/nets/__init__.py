@@ -54,7 +54,7 @@ class DataSpec(dict):
 
 def _g_cond(cfg: Any, spec: DataSpec) -> dict:
     """Keyword arguments of a generator's conditioning (Generator.__init__)."""
-    return {"z_continuous": cfg.z_continuous, "num_classes": spec.num_classes, "cond": cfg.g_cond,
+    return {"z_continuous": cfg.z_continuous, "z_std": cfg.z_std, "num_classes": spec.num_classes, "cond": cfg.g_cond,
             "embed_dim": cfg.embed_dim}
 
 

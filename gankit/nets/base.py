@@ -19,10 +19,11 @@ class Generator(nn.Module):
     G needs y [B]; an unconditional one refuses it."""
 
     def __init__(self, z_dim: int, z_dist: str = "normal", z_categories: int = 0, z_continuous: int = 0,
-                 num_classes: int = 0, cond: str = "none", embed_dim: int = 0) -> None:
+                 num_classes: int = 0, cond: str = "none", embed_dim: int = 0, z_std: float = 1.0) -> None:
         super().__init__()
         self.z_dim = z_dim
         self.z_dist = z_dist
+        self.z_std = z_std
         self.z_categories = z_categories
         self.z_continuous = z_continuous
         self.cond = cond
@@ -64,7 +65,8 @@ class Generator(nn.Module):
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None,
                  device: Optional[torch.device] = None) -> torch.Tensor:
-        """Latent codes [n, latent_dim] from the prior: N(0, I) or U[-1, 1] in the first z_dim units,
+        """Latent codes [n, latent_dim] from the prior: N(0, I) or U[-1, 1] in the first z_dim units
+        (times ``z_std``, ``model.z_std``),
         then, with z_categories = K > 0, a one-hot code of a class drawn uniformly from K, then
         z_continuous codes ~ U[-1, 1]; drawn in that order, so the parts that are off change nothing.
 
@@ -78,6 +80,8 @@ class Generator(nn.Module):
             z = torch.rand(n, self.z_dim, generator=generator, device=where) * 2 - 1
         else:
             z = torch.randn(n, self.z_dim, generator=generator, device=where)
+        if self.z_std != 1.0:
+            z = z * self.z_std
         if self.z_categories:
             c = torch.randint(self.z_categories, (n,), generator=generator, device=where)
             z = torch.cat([z, nn.functional.one_hot(c, self.z_categories).to(z.dtype)], dim=1)
