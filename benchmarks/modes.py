@@ -301,11 +301,13 @@ def run_task(task: dict) -> list[tuple[dict, dict]]:
 
 def drs_record(trainer: Any, task: dict) -> dict:
     """The same trained G and D, sampled by discriminator rejection sampling (gankit.explore.rejection):
-    D calibrated for DRS_CALIBRATE steps against the fixed G, then 2,500 accepted samples, scored alike."""
+    D calibrated for DRS_CALIBRATE steps against the fixed G, then 2,500 accepted samples, scored alike:
+    on latent seed 20000 + seed, or with ``n_sample_seeds`` K > 1 the worst of K (20000 + seed + 1000 k).
+    ``drs_percentile`` q sets gamma to the q-th percentile of F (None: the exact rule)."""
     import torch
 
     from gankit.explore.rejection import calibrate_discriminator, check_applicable, rejection_sample
-    from gankit.metrics.modes import mode_metrics
+    from gankit.metrics.modes import worst_over_seeds
 
     check_applicable(trainer.objective, trainer.cfg.model.d_pack)
     G, data, seed = trainer.G_show, trainer.data, task["seed"]
@@ -313,11 +315,21 @@ def drs_record(trainer: Any, task: dict) -> dict:
     t0 = time.perf_counter()
     D, _ = calibrate_discriminator(trainer.D, G, lambda n: data.sample(n, real_gen), steps=DRS_CALIBRATE,
                                    seed=40_000 + seed)
-    res = rejection_sample(G, D, N_SAMPLES, torch.Generator().manual_seed(20_000 + seed), max_draws=200 * N_SAMPLES)
-    rec = mode_metrics(res.x.double(), data.modes, data.std)
-    rec.update({"acceptance": res.acceptance, "draws": res.draws, "seconds": round(time.perf_counter() - t0, 2)})
+    draws: list = []
+
+    def sample(n: int, gen: torch.Generator) -> torch.Tensor:
+        res = rejection_sample(G, D, n, gen, percentile=task.get("drs_percentile"), max_draws=200 * n)
+        draws.append(res)
+        return res.x.double()
+
+    seeds = [20_000 + seed + 1000 * k for k in range(task.get("n_sample_seeds", 1))]
+    rec = worst_over_seeds(sample, data, seeds, N_SAMPLES)
+    if len(seeds) == 1:
+        rec.pop("per_sample_seed", None)
+    rec.update({"acceptance": min(r.acceptance for r in draws), "draws": sum(r.draws for r in draws),
+                "seconds": round(time.perf_counter() - t0, 2)})
     if task["keep_samples"]:
-        rec["samples"] = res.x.float().tolist()
+        rec["samples"] = draws[0].x.float().tolist()
     return rec
 
 

@@ -9,12 +9,20 @@ scores them, plain generator samples):
 - ``best``: the preset (the code and the term, lambda = 1);
 - ``K=64 + term``: more classes than modes, with the term.
 
+With ``--not-told-k`` (issue 14's target: every seed all modes and >= 95% HQ by a recipe that is not told
+the number of modes), ``--seeds`` seeds (10, the protocol) of the ``no code`` variant, each scored on the
+worst of ``--sample-seeds`` sampling seeds: plain samples, and discriminator rejection sampling
+(Azadi et al. 2019; D calibrated against the fixed G first, as ``modes.py``'s DRS rows) with gamma at
+the q-th percentile of F for each q of ``--percentiles``. Neither the recipe nor DRS reads K. Runs in
+``results/modes_notk_runs.jsonl``, table in ``results/modes_notk.md``.
+
 Runs whose configuration and seed match a record of ``benchmarks/results/modes_runs.jsonl`` (the modes
 benchmark's runs, the "best" rows of the current and earlier presets) are reused from there; the rest are
 trained here (``--seeds`` seeds, default 3) and appended to ``results/modes_ablation_runs.jsonl``, so
 ``--resume`` goes on where an interrupted run stopped. Writes ``results/modes_ablation.md``.
 
     .venv/bin/python benchmarks/modes_ablation.py --jobs 2 --resume
+    .venv/bin/python benchmarks/modes_ablation.py --not-told-k --datasets grid --seeds 10 --jobs 1 --resume
 """
 from __future__ import annotations
 
@@ -47,7 +55,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--resume", action="store_true", help="reuse the runs of modes_ablation_runs.jsonl")
+    p.add_argument("--not-told-k", action="store_true",
+                   help="the no-code recipe, plain and with DRS at --percentiles, worst of --sample-seeds")
+    p.add_argument("--datasets", default="ring,grid", help="with --not-told-k: ring,grid")
+    p.add_argument("--percentiles", default="80,95,99", help="with --not-told-k: DRS gamma percentiles")
+    p.add_argument("--sample-seeds", type=int, default=3, help="with --not-told-k: sampling seeds per run")
+    p.add_argument("--time-limit", type=float, help="with --not-told-k: minutes; no new run starts after it")
     args = p.parse_args(argv)
+    if args.not_told_k:
+        return not_told_k(args)
     own_log = RESULTS / "modes_ablation_runs.jsonl"
     if not args.resume and own_log.exists():
         own_log.unlink()
@@ -105,6 +121,117 @@ def write(found: dict, seeds: int, wall: float) -> None:
           f"number of modes ({K_MODES['ring']} and {K_MODES['grid']}) in `ring-best` / `grid-best`."]
     (RESULTS / "modes_ablation.md").write_text("\n".join(L) + "\n")
     print(f"wrote {RESULTS / 'modes_ablation.md'}")
+
+
+NOT_TOLD_K = VARIANTS["no code"]
+
+
+def run_not_told_k(task: dict) -> dict:
+    """Train the no-code recipe for one seed; score plain samples and DRS at each percentile, each the
+    worst of ``n_sample_seeds`` sampling seeds. Runs in a worker process."""
+    import torch
+
+    from gankit.config import load_config
+    from gankit.errors import GankitError
+    from gankit.training.loop import Trainer
+
+    torch.set_num_threads(1)
+    cfg = load_config(task["config"], [f"train.seed={task['seed']}", "train.threads=1", "train.log_every=1000000"])
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, run=None, progress=False)
+    trainer.fit()
+    rec = {"dataset": task["dataset"], "seed": task["seed"], "n_sample_seeds": task["n_sample_seeds"],
+           "train_seconds": round(time.perf_counter() - t0, 1),
+           "plain": modes.score_samples(trainer, {**task, "keep_samples": False}), "drs": {}}
+    for q in task["percentiles"]:
+        try:
+            drs = {**modes.drs_record(trainer, {**task, "keep_samples": False, "drs_percentile": q}), "error": None}
+        except GankitError as exc:  # e.g. too few acceptances: counts as a failed seed of that row
+            drs = {"modes": 0, "n_modes": len(trainer.data.modes), "high_quality": 0.0, "kl": None, "seconds": 0.0,
+                   "error": str(exc).splitlines()[0]}
+        rec["drs"][str(q)] = drs
+    rec["seconds"] = round(time.perf_counter() - t0, 1)
+    return rec
+
+
+def not_told_k(args) -> int:
+    from gankit.config import load_config
+
+    log = RESULTS / "modes_notk_runs.jsonl"
+    if not args.resume and log.exists():
+        log.unlink()
+    percentiles = [float(q) for q in args.percentiles.split(",") if q.strip()]
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    for d in datasets:
+        if d not in K_MODES:
+            raise SystemExit(f"--datasets: unknown {d!r}; choose from {', '.join(K_MODES)}")
+    done = {}
+    for rec in modes.read_runs(log):
+        done[(rec["dataset"], rec["seed"])] = rec
+    tasks = []
+    for seed in range(args.seeds):  # seed by seed, so a time limit leaves the datasets with as many
+        for ds in datasets:
+            config = load_config(modes.BEST[ds], NOT_TOLD_K).to_dict()
+            rec = done.get((ds, seed))
+            if (rec is not None and rec.get("config") == config and rec["n_sample_seeds"] == args.sample_seeds
+                    and all(str(q) in rec["drs"] for q in percentiles)):
+                continue
+            tasks.append({"dataset": ds, "seed": seed, "config": config, "n_sample_seeds": args.sample_seeds,
+                          "percentiles": percentiles})
+    print(f"{len(tasks)} runs to do, {len(done)} recorded", flush=True)
+    t0 = time.perf_counter()
+    deadline = None if args.time_limit is None else t0 + 60 * args.time_limit
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        pending = list(tasks)
+        while pending:
+            if deadline is not None and time.perf_counter() > deadline:
+                print(f"--time-limit reached: {len(pending)} runs left (rerun with --resume)", flush=True)
+                break
+            batch, pending = pending[:args.jobs], pending[args.jobs:]
+            for task, rec in zip(batch, pool.map(run_not_told_k, batch)):
+                rec["config"] = task["config"]
+                with log.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                done[(task["dataset"], task["seed"])] = rec
+                best = max(rec["drs"].values(), key=lambda r: (r["modes"], r["high_quality"]))
+                print(f"{task['dataset']} seed {task['seed']}: plain {rec['plain']['modes']} modes "
+                      f"{100 * rec['plain']['high_quality']:.1f}% HQ; DRS best {best['modes']} modes "
+                      f"{100 * best['high_quality']:.1f}% HQ ({rec['seconds']:.0f}s)", flush=True)
+    write_not_told_k(done, datasets, percentiles, args, time.perf_counter() - t0)
+    return 0
+
+
+def write_not_told_k(done: dict, datasets: list, percentiles: list, args, wall: float) -> None:
+    L = ["# Mode coverage by a recipe not told the number of modes (issue 14)", "",
+         f"Reproduce: `.venv/bin/python benchmarks/modes_ablation.py --not-told-k --datasets {','.join(datasets)} "
+         f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles {args.percentiles} --jobs {args.jobs} "
+         f"--resume` (this invocation: {wall / 60:.1f} minutes; runs in `modes_notk_runs.jsonl`).", "",
+         f"The recipe: `{modes.BEST['grid']}` / `{modes.BEST['ring']}` with `{' '.join(NOT_TOLD_K)}` (no categorical "
+         "code, so nothing in it is K). Each run is scored as [`modes.md`](modes.md) scores (2,500 samples per "
+         f"score), on the **worst of {args.sample_seeds} sampling seeds**. DRS: discriminator rejection sampling "
+         "(Azadi et al. 2019, `gankit sample --drs --drs-percentile q`), D first calibrated for "
+         f"{modes.DRS_CALIBRATE} steps against the fixed G; gamma at the q-th percentile of F keeps about (100 - q)% "
+         "of the draws. DRS does not read K either.", "",
+         "| dataset | sampling | seeds | modes mean (min) | HQ % mean (min) | KL mean | acceptance (min) | "
+         "all modes and >= 95% HQ on every seed? |", "|---|---|---|---|---|---|---|---|"]
+    for ds in datasets:
+        recs = [done[(ds, s)] for s in range(args.seeds) if (ds, s) in done]
+        if not recs:
+            continue
+        rows = [("plain", [{"seconds": r["train_seconds"], **r["plain"]} for r in recs])]
+        rows += [(f"DRS q={q:g}", [r["drs"][str(q)] for r in recs if str(q) in r["drs"]]) for q in percentiles]
+        for name, rs in rows:
+            s = modes.summarize(rs)
+            kls = [r["kl"] for r in rs if r.get("kl") is not None]
+            acc = [r["acceptance"] for r in rs if "acceptance" in r]
+            L.append(f"| {ds} | {name} | {s['seeds']} | {s['modes_mean']:.1f} ({s['modes_min']}) | "
+                     f"{s['hq_mean']:.1f} ({s['hq_min']:.1f}) | {sum(kls) / len(kls) if kls else float('nan'):.3f} | "
+                     f"{(f'{100 * sum(acc) / len(acc):.1f}% ({100 * min(acc):.1f}%)') if acc else '-'} | "
+                     f"{'yes' if s['target_met'] and s['seeds'] >= args.seeds else 'no'} |")
+        if len(recs) < args.seeds:
+            L.append(f"| {ds} | **partial**: {len(recs)} of {args.seeds} seeds | | | | | | |")
+    (RESULTS / "modes_notk.md").write_text("\n".join(L) + "\n")
+    print(f"wrote {RESULTS / 'modes_notk.md'}")
 
 
 if __name__ == "__main__":
