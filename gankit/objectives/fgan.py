@@ -4,7 +4,9 @@ convex conjugate f*, and the game is F(G, V) = E_P[g_f(V(x))] - E_Q[f*(g_f(V(G(z
 which V ascends and G descends (saturating, ``g_loss: minimax``), or G ascends E_Q[g_f(V(G(z)))]
 (the paper's section 3.2 alternative, ``g_loss: ns``, the default).
 
-Table 2 of the paper, as implemented here (each f*(g_f(v)) in a closed form that does not overflow):
+Table 2 of the paper, as implemented here (each f*(g_f(v)) in closed form; the exponentials are not
+clamped, so kl, hellinger and reverse-kl overflow float32 past |v| ~ 88, which the loop's non-finite
+check stops; docs/tricks.md):
 
 =================  ======================  ======================  ==========================
 divergence         g_f(v)                  f*(t)                   f*(g_f(v))
