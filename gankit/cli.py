@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--drs-calibrate", type=int, metavar="STEPS",
                    help="with --drs: first train D alone against G for STEPS steps (needs the training data; "
                         "default: 500 for an EMA generator, which D never saw, 0 with --raw)")
+    s.add_argument("--standing-stats", type=int, metavar="B",
+                   help="first re-estimate G's BatchNorm statistics from B batches of its own samples (BigGAN's "
+                        "standing statistics; BigGAN-PyTorch uses 16)")
     s.add_argument("--truncation", metavar="T", help="the truncation trick (BigGAN): redraw every latent unit "
                    "with |z_i| > T; smaller T = more typical, less varied samples (default: none)")
 
@@ -179,6 +182,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if args.drs else {}
         if args.label is not None:
             model.label_index(args.label)  # a clear error before any work
+        if args.standing_stats is not None:
+            if not model.standing_stats(args.standing_stats, seed=args.seed + 1):
+                raise GankitError(f"--standing-stats: the generator of {args.source} has no BatchNorm to "
+                                  "re-estimate; drop the flag")
         truncation = None
         if args.truncation is not None:
             from gankit.explore.truncation import check_threshold
@@ -193,6 +200,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 how += f" (D calibrated for {done.calibration_steps} steps against this G)"
             if done.warning:
                 print(f"gankit: warning: {done.warning}", file=sys.stderr)
+        if args.standing_stats is not None:
+            how += f", BatchNorm statistics re-estimated from {args.standing_stats} batches"
         if truncation is not None:
             how += (f", truncated in W at psi={truncation:g}" if model.psi_truncation
                     else f", truncated at T={truncation:g}")

@@ -109,6 +109,14 @@ class LoadedGAN:
             z = self.truncate(z, truncation, gen)
         return z, y
 
+    def standing_stats(self, batches: int = 16, batch_size: int = 64, seed: int = 0) -> int:
+        """Re-estimate G's BatchNorm statistics from ``batches`` batches of its own samples (BigGAN's
+        standing statistics, :mod:`gankit.nets.standing_stats`), in place; the number of BatchNorms
+        re-estimated (0: G has none)."""
+        from gankit.nets.standing_stats import standing_stats
+
+        return standing_stats(self.G, batches, batch_size, torch.Generator().manual_seed(seed))
+
     def truncate(self, z: torch.Tensor, threshold: float,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Latents z with each |z_i| > ``threshold`` in G's prior units redrawn (BigGAN's truncation)."""
