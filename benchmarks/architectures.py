@@ -156,6 +156,8 @@ def write_markdown(path: Path, results: dict, meta: dict) -> None:
                       f"(row i: styles 0..{f['mixing_cutoff'] - 1} of latent A_i, the rest of latent B_j in column j):",
                       "", f"![truncation]({f['truncation']}) ![style mixing]({f['style_mixing']})"]
     lines += ["", f"Reproduce: `{meta['command']}`."]
+    for command in meta.get("merged", []):
+        lines += [f"Also, at the same time on the other core (its results merged in with `--merge`): `{command}`."]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -174,7 +176,11 @@ def main() -> int:
     ap.add_argument("--resume", action="store_true", help="keep the presets already in the results file")
     ap.add_argument("--time-limit", type=float, default=0.0,
                     help="minutes of wall time for this invocation (0 = none): a preset starts only if it fits")
+    ap.add_argument("--merge", metavar="DIR", help="only add the presets of DIR's results file (a second invocation "
+                    "run with --out DIR at the same time, e.g. on the other core) to --out's, and rewrite its table")
     args = ap.parse_args()
+    if args.merge:
+        return merge(Path(args.merge), Path(args.out))
     t_start = time.perf_counter()
     minutes = sorted(float(m) for m in args.minutes.split(","))
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
@@ -222,6 +228,32 @@ def main() -> int:
     results_file.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
     write_markdown(out / f"architectures{tag}.md", results, meta)
     print(f"wrote {out / f'architectures{tag}.md'}")
+    return 0
+
+
+def merge(other: Path, out: Path) -> int:
+    """Fold the presets of ``other``/architectures.json into ``out``'s (same budgets and protocol)."""
+    mine_file, theirs_file = out / "architectures.json", other / "architectures.json"
+    mine, theirs = json.loads(mine_file.read_text()), json.loads(theirs_file.read_text())
+    for key in ("minutes", "check", "n", "seed", "features", "dataset"):
+        if mine["meta"].get(key) != theirs["meta"].get(key):
+            raise SystemExit(f"{theirs_file} has {key} = {theirs['meta'].get(key)!r}, {mine_file} "
+                             f"{mine['meta'].get(key)!r}: not the same protocol, not merged")
+    for preset, result in theirs["results"].items():
+        for row in result["rows"]:  # the grids move next to this results file
+            src = other / row["grid"]
+            if src.exists():
+                (out / row["grid"]).write_bytes(src.read_bytes())
+        for key in ("truncation", "style_mixing"):
+            if key in result.get("figures", {}):
+                (out / result["figures"][key]).write_bytes((other / result["figures"][key]).read_bytes())
+        mine["results"][preset] = result
+    meta = mine["meta"]
+    meta["presets"] = meta["presets"] + [p for p in theirs["meta"]["presets"] if p not in meta["presets"]]
+    meta.setdefault("merged", []).append(theirs["meta"]["command"].replace(f"--out {other}", "").strip())
+    mine_file.write_text(json.dumps(mine, indent=1) + "\n")
+    write_markdown(out / "architectures.md", mine["results"], meta)
+    print(f"merged {', '.join(theirs['results'])} into {mine_file}")
     return 0
 
 
