@@ -205,13 +205,15 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, args, wall: 
     L = ["# Mode coverage by a recipe not told the number of modes (issue 14)", "",
          f"Reproduce: `.venv/bin/python benchmarks/modes_ablation.py --not-told-k --datasets {','.join(datasets)} "
          f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles {args.percentiles} --jobs {args.jobs} "
-         f"--resume` (this invocation: {wall / 60:.1f} minutes; runs in `modes_notk_runs.jsonl`).", "",
+         f"--resume` (the runs took {sum(r['seconds'] for r in done.values()) / 60:.0f} minutes of one core in all, "
+         f"this invocation {wall / 60:.1f}; runs in `modes_notk_runs.jsonl`).", "",
          f"The recipe: `{modes.BEST['grid']}` / `{modes.BEST['ring']}` with `{' '.join(NOT_TOLD_K)}` (no categorical "
          "code, so nothing in it is K). Each run is scored as [`modes.md`](modes.md) scores (2,500 samples per "
          f"score), on the **worst of {args.sample_seeds} sampling seeds**. DRS: discriminator rejection sampling "
          "(Azadi et al. 2019, `gankit sample --drs --drs-percentile q`), D first calibrated for "
-         f"{modes.DRS_CALIBRATE} steps against the fixed G; gamma at the q-th percentile of F keeps about (100 - q)% "
-         "of the draws. DRS does not read K either.", "",
+         f"{modes.DRS_CALIBRATE} steps against the fixed G; gamma at the q-th percentile of F (a draw is kept with "
+         "probability sigmoid(F - gamma), so a higher q keeps fewer, though more than 100 - q percent: the "
+         "acceptance column). DRS does not read K either.", "",
          "| dataset | sampling | seeds | modes mean (min) | HQ % mean (min) | KL mean | acceptance (min) | "
          "all modes and >= 95% HQ on every seed? |", "|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
