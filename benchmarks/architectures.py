@@ -11,8 +11,11 @@ each budget (default 20 and 40 minutes) and scored afterwards, outside the clock
 runs the others; ``--time-limit`` (minutes of wall time for this invocation) starts an architecture only
 when its budget plus scoring fits, and the report marks what is missing as partial. Usage::
 
-    nice .venv/bin/python benchmarks/architectures.py                          # the protocol: 20,40 min x 5
-    nice .venv/bin/python benchmarks/architectures.py --time-limit 60 --resume # as much as fits in an hour
+    nice .venv/bin/python benchmarks/architectures.py --threads 1 --resume     # the protocol: 20,40 min x 8
+    nice .venv/bin/python benchmarks/architectures.py --threads 1 --time-limit 60 --resume  # what fits in an hour
+    # the other core at the same time, then fold its presets in:
+    nice .venv/bin/python benchmarks/architectures.py --threads 1 --presets fashion-resnet --out /tmp/a2
+    nice .venv/bin/python benchmarks/architectures.py --merge /tmp/a2
     nice .venv/bin/python benchmarks/architectures.py --minutes 0.2 --n 500    # a check; writes *_check.*
 """
 from __future__ import annotations
@@ -44,7 +47,8 @@ from gankit.report.grid import save_grid  # noqa: E402
 from gankit.training.loop import Trainer  # noqa: E402
 
 PROTOCOL_MINUTES = (20.0, 40.0)
-PRESETS = ("fashion-dcgan", "fashion-resnet", "fashion-sagan", "fashion-biggan", "fashion-stylegan", "fashion-progan")
+PRESETS = ("fashion-dcgan-fast", "fashion-projection-ac", "fashion-stylegan", "fashion-resnet", "fashion-biggan",
+           "fashion-sagan", "fashion-progan", "fashion-dcgan")  # the order the protocol ran them in
 SCORE_ALLOWANCE_S = 120  # a rough upper bound of one scoring (10,000 samples) per budget, for --time-limit
 
 
