@@ -366,6 +366,9 @@ class Config:
         _check("fade_reals" not in terms or m.arch == "progan", "objective.terms.fade_reals", terms.get("fade_reals"),
                f"crossfades the reals of a growing D, but model.arch={m.arch} does not grow; set model.arch=progan "
                f"or remove the term")
+        _check("path_length" not in terms or m.arch == "stylegan", "objective.terms.path_length",
+               terms.get("path_length"), f"regularizes the mapping network's w, but model.arch={m.arch} has none; "
+               "set model.arch=stylegan or remove the term")
         d_sees_labels = m.d_cond != "none" or "ac" in terms
         if m.g_cond != "none":
             _check(d_sees_labels, "model.g_cond", m.g_cond,

@@ -8,7 +8,7 @@ from gankit.objectives import (  # noqa: F401  (each module registers its object
     began, dragan, ebgan, hinge, lsgan, r1, ragan, wgan, wgan_gp,
 )
 from gankit.objectives import fgan  # noqa: F401  (registers the f-GAN divergences)
-from gankit.objectives import ac_term, info_term, ortho_term  # noqa: F401  (register the auxiliary terms)
+from gankit.objectives import ac_term, info_term, ortho_term, path_length  # noqa: F401  (register the auxiliary terms)
 from gankit.objectives import fade_reals  # noqa: F401  (progressive growing's crossfade of the reals)
 from gankit.objectives import (  # noqa: F401  (the training tricks, docs/tricks.md)
     diffaugment, feature_matching, historical, image_pool, instance_noise, label_terms,
