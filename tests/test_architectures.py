@@ -244,3 +244,15 @@ def test_onnx_export_of_the_new_generators(tmp_path, arch):
     run = gankit.train("digits", over, out=tmp_path / "r", progress=False).path
     result = gankit.export(run, tmp_path / "g.onnx")
     assert result.meta["check"]["checked"] and result.meta["check"]["max_abs_diff"] < 1e-4
+
+
+def test_bilinear_upsampling_is_the_fir_1331_upsampling_inside_the_border():
+    """docs/architectures.md: StyleGAN2's [1, 3, 3, 1] FIR upsampling (zero insertion, then the
+    separable kernel with gain 4) equals the bilinear x2 upsampling stylegan uses, but at the border."""
+    x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    k1 = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    k = (k1[:, None] * k1[None, :]) / 64 * 4
+    fir = torch.nn.functional.conv_transpose2d(x, k.expand(3, 1, 4, 4), stride=2, padding=1, groups=3)
+    bilinear = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    assert_close(fir[..., 1:-1, 1:-1], bilinear[..., 1:-1, 1:-1])
+    assert not torch.allclose(fir, bilinear)  # zero padding against edge clamping, on the border only
