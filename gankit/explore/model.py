@@ -122,7 +122,7 @@ class LoadedGAN:
         """Latents z with each |z_i| > ``threshold`` in G's prior units redrawn (BigGAN's truncation)."""
         from gankit.explore.truncation import truncate
 
-        return truncate(z, threshold, self.G.z_dim, self.G.z_dist, generator, getattr(self.G, "z_std", 1.0))
+        return truncate(z, threshold, self.G.z_dim, self.G.z_dist, generator, self.G.z_std)
 
     @torch.no_grad()
     def generate(self, n: Union[int, torch.Tensor], y: Any = None, *, seed: int = 0, label: Any = None,

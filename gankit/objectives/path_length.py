@@ -71,8 +71,7 @@ class PathLengthTerm(AuxTerm):
         y = inputs.fake_y[:b] if inputs.fake_y is not None else None
         a, _ = path_lengths(G, z[:b].detach(), y)
         mean = self.mean.to(a.device)
-        mean = mean + p.decay * (a.detach().mean() - mean)
-        self.mean = mean.detach().cpu()
+        self.mean = mean = mean + p.decay * (a.detach().mean() - mean)  # stays on a's device: no sync per step
         penalty = (a - mean).square().mean()
         return p.weight * p.every * penalty, {"pl_length": a.detach().mean(), "pl_penalty": penalty.detach()}
 
