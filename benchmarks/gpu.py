@@ -1,5 +1,10 @@
 """The GPU path (issue 12): gankit's loop on CUDA in fp32, bf16 and fp16 (GradScaler), images/s.
 
+Also, on the same GPU: many seeds in one process (10 ring seeds as one batched iteration against one
+run's iteration, ``benchmarks/multiseed.py``'s micro measure), and K separate training processes sharing
+the GPU at once (``--concurrent``: each process's images/s and the sum), which is what running several
+seeds or benchmark jobs side by side on one GPU gives.
+
 On a machine without CUDA it writes that it was not run (and why), so the results never pretend.
 
     .venv/bin/python benchmarks/gpu.py                  # DCGAN 28x28 and the ring MLP, 3 repeats
@@ -14,7 +19,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,13 +65,46 @@ def time_rows(preset: str, extra: list, steps: int, repeats: int, deadline: floa
             "median": {k: statistics.median(v) for k, v in ips.items()}, "data_note": note}
 
 
+def worker(preset: str, extra: list, steps: int) -> float:
+    """One process of ``--concurrent``: images/s of ``steps`` iterations of the fast row after a warm-up."""
+    cfg, _ = build_config(preset, 1, ["train.ema=0", "eval.final=false", *extra, *ROWS["fast"]])
+    cfg.train.device = "cuda"
+    trainer = Trainer(cfg, None, progress=False)
+    for _ in range(10):
+        trainer.iteration(want_stats=False)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.iteration(want_stats=False)
+    torch.cuda.synchronize()
+    return cfg.data.batch_size * steps / (time.perf_counter() - t0)
+
+
+def concurrent(counts: list[int], steps: int) -> dict:
+    """K processes training fashion-dcgan (fast row) on the one GPU at once, for each K in ``counts``."""
+    out = {}
+    for k in counts:
+        procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(steps)], stdout=subprocess.PIPE,
+                                  text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(k)]
+        ips = [float(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        out[str(k)] = {"per_process": ips, "total": sum(ips)}
+        print(f"{k} processes at once: {sum(ips):,.0f} images/s in all", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=0)
     ap.add_argument("--out", default=str(HERE / "results" / "gpu"))
+    ap.add_argument("--concurrent", default="1,4,8", help="numbers of training processes sharing the GPU at once")
+    ap.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.worker:
+        torch.set_num_threads(1)
+        print(worker("fashion-dcgan", MODELS["fashion-dcgan"], args.worker))
+        return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -78,9 +118,13 @@ def main(argv=None) -> int:
         print(f"not run: {reason}; wrote {out}.md")
         return 0
     deadline = time.perf_counter() + (args.time_limit or float("inf"))
+    from multiseed import micro
+
     results = {p: time_rows(p, extra, args.steps, args.repeats, deadline) for p, extra in MODELS.items()}
+    seeds = micro(10, iters=args.steps, repeats=args.repeats, device="cuda")
+    shared = concurrent([int(k) for k in args.concurrent.split(",") if k.strip()], 4 * args.steps)
     report = {"command": command, "date": date, "run": True, "gpu": torch.cuda.get_device_name(),
-              "torch": torch.__version__, "models": results}
+              "torch": torch.__version__, "models": results, "many_seeds": seeds, "concurrent": shared}
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [f"# The GPU path (benchmarks/gpu.py)", "", f"Command: `{command}`; {report['gpu']}, torch "
              f"{report['torch']}, {date}.", ""]
@@ -90,7 +134,16 @@ def main(argv=None) -> int:
                   "|---|---:|---:|---:|"]
         lines += [f"| {k} | {v:,.0f} | {v / fp32:.2f} | {len(r['img_per_s'][k])} |" for k, v in r["median"].items()]
         lines += ([f"", f"Data: {r['data_note']}."] if r["data_note"] else []) + [""]
-    out.with_suffix(".md").write_text("\n".join(lines))
+    lines += ["## Many seeds in one process: 10 `ring` seeds", "",
+              f"One batched iteration of 10 seeds against one run's iteration, on the GPU ({args.repeats} repeats "
+              f"of {args.steps} iterations each): **{seeds['median_ratio']:.3f}** of the time per seed (median; "
+              f"1 = no gain). Per seed: " + ", ".join(f"{r['batched_ms_per_seed']:.2f} ms batched vs "
+                                                      f"{r['single_ms']:.2f} ms alone" for r in seeds["repeats"]) + ".",
+              "", "## Processes sharing the GPU: `fashion-dcgan`, fast row, batch 256", "",
+              "| processes at once | images/s in all | per process (each) |", "|---:|---:|---|"]
+    lines += [f"| {k} | {v['total']:,.0f} | {', '.join(f'{x:,.0f}' for x in v['per_process'])} |"
+              for k, v in shared.items()]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out}.md")
     return 0
 

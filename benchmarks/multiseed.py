@@ -36,10 +36,11 @@ sys.path.insert(0, str(ROOT))  # this checkout's gankit, before an installed one
 
 from machine import cpu_model  # noqa: E402
 
-def micro(seeds: int, iters: int, repeats: int) -> dict:
+def micro(seeds: int, iters: int, repeats: int, device: str = "cpu") -> dict:
     """Training iterations alone, in this process at one thread: the batched iteration of ``seeds`` ring
     runs against one run's ``Trainer.iteration`` (alternating blocks), and the fp32 matmul rate of one
-    ring layer (256 x 128 x 128) against a 1024^3 matmul: how far from FLOP-bound the ring step is."""
+    ring layer (256 x 128 x 128) against a 1024^3 matmul: how far from FLOP-bound the ring step is.
+    ``device`` "cuda" times both on the GPU (``benchmarks/gpu.py``), synchronizing after each block."""
     import torch
 
     from gankit.config import load_config
@@ -49,16 +50,21 @@ def micro(seeds: int, iters: int, repeats: int) -> dict:
     torch.set_num_threads(1)
     trainers, rng = [], []
     for s in range(seeds):
-        trainers.append(Trainer(load_config("ring", [f"train.seed={s}", "eval.final=false"]), None, progress=False))
+        trainers.append(Trainer(load_config("ring", [f"train.seed={s}", "eval.final=false", f"train.device={device}"]),
+                                None, progress=False))
         rng.append(get_rng(trainers[-1].device))
     multi = MultiSeedTrainer(trainers, progress=False)
     multi.capture_rng(rng)
-    single = Trainer(load_config("ring", ["train.seed=0", "eval.final=false"]), None, progress=False)
+    single = Trainer(load_config("ring", ["train.seed=0", "eval.final=false", f"train.device={device}"]), None,
+                     progress=False)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def timed(fn, n):
+        sync()
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
+        sync()
         return (time.perf_counter() - t0) / n
 
     timed(multi.iteration, 5), timed(lambda: single.iteration(False), 5)
@@ -67,7 +73,7 @@ def micro(seeds: int, iters: int, repeats: int) -> dict:
         tb = timed(multi.iteration, iters)
         ts = timed(lambda: single.iteration(False), iters)
         rows.append({"batched_ms_per_seed": tb / seeds * 1e3, "single_ms": ts * 1e3, "ratio": tb / seeds / ts})
-    a, w, big = torch.randn(256, 128), torch.randn(128, 128), torch.randn(1024, 1024)
+    a, w, big = (torch.randn(*shape, device=device) for shape in ((256, 128), (128, 128), (1024, 1024)))
     t_layer = timed(lambda: a @ w, 200)
     t_big = timed(lambda: big @ big, 10)
     return {"seeds": seeds, "repeats": rows,

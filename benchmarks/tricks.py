@@ -58,14 +58,14 @@ SUITES = {"grid": {"preset": "grid", "seeds": 10, "skip": {"diffaugment"}},
           "fashion": {"preset": "fashion-dcgan", "seeds": 3, "skip": set()}}
 
 
-def task_config(suite: str, trick: str, steps: Optional[int]) -> dict:
+def task_config(suite: str, trick: str, steps: Optional[int], device: str = "cpu") -> dict:
     from gankit.config import load_config, preset_dict
 
     preset = SUITES[suite]["preset"]
     total = steps or int(preset_dict(preset).get("train", {}).get("steps", 2000))
     over = [o.replace("STEPS_HALF", str(max(total // 2, 1))) for o in TRICKS[trick]]
     base = ["train.threads=1", f"train.steps={total}", "eval.final=false", "eval.every=0",
-            "train.log_every=1000000"]
+            "train.log_every=1000000"] + ([f"train.device={device}"] if device != "cpu" else [])
     if suite == "fashion":
         base += ["train.ema=0"]  # one trick at a time: the plain recipe's G, no EMA
     return load_config(preset, base + over).to_dict()
@@ -96,6 +96,7 @@ def run_one(task: dict) -> dict:
     cfg = load_config(task["config"], [f"train.seed={task['seed']}"])
     record = {k: task[k] for k in ("suite", "trick", "seed", "command")}
     record["config"] = task["config"]
+    record["device"] = describe_device(cfg.train.device)
     t0 = time.perf_counter()
     try:
         if task["suite"] == "grid":
@@ -122,9 +123,20 @@ def run_one(task: dict) -> dict:
         record["error"] = None
     except GankitError as exc:  # a diverged run counts, as a failure
         record["error"] = str(exc).splitlines()[0]
+    except Exception as exc:  # a crash is recorded too (and named as one), so the other runs go on
+        record["error"] = f"crashed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     record["seconds"] = round(time.perf_counter() - t0, 1)
     record["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return record
+
+
+def describe_device(device: str) -> str:
+    """The device a run trained on, in words (the ms/step column depends on it; the scores should not)."""
+    import torch
+
+    if device == "cuda":
+        return f"cuda: {torch.cuda.get_device_name()}"
+    return f"cpu: {cpu_model()}"
 
 
 def _fmt(mean: Optional[float], se: Optional[float], digits: int) -> str:
@@ -175,9 +187,11 @@ def write_markdown(path: Path, records: list[dict], meta: dict) -> None:
         lines += [f"## {suite}: preset `{SUITES[suite]['preset']}`, {recs[0]['config']['train']['steps']} steps", ""]
         if suite == "grid":
             lines += [f"Scored on the worst of sampling seeds {meta['sample_seeds']} (2,500 samples each).", "",
-                      "| trick | seeds | modes (worst seed) | HQ % | KL | failed | ms/step |", "|---|---|---|---|---|---|---|"]
+                      "| trick | seeds | modes (worst seed) | HQ % | KL | failed | ms/step | trained on |",
+                      "|---|---|---|---|---|---|---|---|"]
         else:
-            lines += ["| trick | seeds | FID | precision | recall | failed | ms/step |", "|---|---|---|---|---|---|---|"]
+            lines += ["| trick | seeds | FID | precision | recall | failed | ms/step | trained on |",
+                      "|---|---|---|---|---|---|---|---|"]
         for t in tricks:
             rs = [r for r in recs if r["trick"] == t]
             ok = [r for r in rs if r["error"] is None]
@@ -190,15 +204,20 @@ def write_markdown(path: Path, records: list[dict], meta: dict) -> None:
             else:
                 cells = [_fmt(*mean_se([r["fid"] for r in ok]), 2), _fmt(*mean_se([r["precision"] for r in ok]), 3),
                          _fmt(*mean_se([r["recall"] for r in ok]), 3)]
-            lines.append(f"| {t} | {len(rs)} | " + " | ".join(cells) + f" | {len(rs) - len(ok)} | {ms} |")
+            devices = ", ".join(sorted({r.get("device", "cpu").split(":")[0] for r in rs}))
+            lines.append(f"| {t} | {len(rs)} | " + " | ".join(cells) + f" | {len(rs) - len(ok)} | {ms} | {devices} |")
         lines += [""] + verdicts(recs, tricks, "modes" if suite == "grid" else "fid", suite == "grid") + [""]
     for suite in SUITES:
         if not any(r["suite"] == suite for r in records):
             partial.append(f"suite {suite} not run")
     head = ["**PARTIAL**: " + "; ".join(partial) + ".", ""] if partial else []
     commands = sorted({r.get("command") or "(not recorded)" for r in records})
+    devices = sorted({r.get("device", "cpu: (not recorded)") for r in records})
     lines[2:2] = head + [f"Machine: {meta['cpu']}, one torch thread per run, shared with other jobs (ms/step is "
-                         f"indicative); written {meta['written']}. The runs came from:", ""] + \
+                         f"indicative, and comparable only between runs on the same device); written "
+                         f"{meta['written']}. Devices the runs trained on (`trained on` column; a run without a "
+                         f"record trained on this project's CPU): {'; '.join(devices)}. At a fixed step count the "
+                         f"scores do not depend on the device beyond float rounding. The runs came from:", ""] + \
         [f"- `{c}`" for c in commands] + [""]
     path.write_text("\n".join(lines) + "\n")
 
@@ -213,6 +232,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--sample-seeds", default="100,101,102")
     ap.add_argument("--n", type=int, default=2000, help="fashion: generated samples per score")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="train on this device (scores at a fixed step count do not depend on it; ms/step does)")
     ap.add_argument("--time-limit", type=float, default=None, help="minutes; no new run starts after it")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--out", default=str(RESULTS))
@@ -238,7 +259,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 if t in SUITES[suite]["skip"]:
                     continue
                 steps = args.steps if suite == "grid" else args.fashion_steps
-                tasks.append({"suite": suite, "trick": t, "seed": seed, "config": task_config(suite, t, steps),
+                tasks.append({"suite": suite, "trick": t, "seed": seed,
+                              "config": task_config(suite, t, steps, args.device),
                               "sample_seeds": sample_seeds, "n": args.n, "command": command})
     done = []
     if args.resume:

@@ -1,0 +1,84 @@
+"""The CUDA path: every test here is skipped without a CUDA device (CI has none), and runs where one is lent
+(`benchmarks/device_run.sh`, results in `benchmarks/results/device_tests.txt`).
+
+What it checks on the GPU: one step of each objective family in fp32, bf16 and fp16 (GradScaler), losses
+fp32 and finite; an fp16 run's GradScaler state in its checkpoint; exact resume on CUDA (fp32 and fp16);
+a checkpoint trained on CUDA sampled on the CPU; the many-seeds path on CUDA equal to separate runs.
+"""
+import math
+
+import pytest
+import torch
+
+import gankit
+from gankit.config import load_config
+from gankit.training import checkpoint as ckpt
+from gankit.training.loop import Trainer
+
+from helpers import TINY_DIGITS, TINY_RING, final_tensors
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+CUDA = ["train.device=cuda"]
+FAMILIES = [("ring", "ns"), ("ring-wgan-gp", None), ("ring-hinge", None), ("ring-dragan", None),
+            ("digits-r1", None), ("digits-lsgan", None), ("digits-began", None), ("digits", "ns")]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+@pytest.mark.parametrize("preset, objective", FAMILIES)
+def test_one_step_per_family_and_precision_on_cuda(preset, objective, precision):
+    tiny = TINY_DIGITS if preset.startswith("digits") else TINY_RING
+    extra = [f"objective.name={objective}"] if objective else []
+    cfg = load_config(preset, tiny + extra + CUDA + ["train.steps=2", f"train.precision={precision}"])
+    trainer = Trainer(cfg, None, progress=False)
+    assert next(trainer.G.parameters()).device.type == "cuda"
+    d_before = [p.detach().clone() for p in trainer.D.parameters()]
+    for _ in range(2):
+        stats = trainer.iteration(want_stats=True)
+    for key, value in stats.items():
+        if isinstance(value, torch.Tensor):
+            assert value.dtype == torch.float32, key
+        assert math.isfinite(float(value)), key
+    assert all(p.dtype == torch.float32 for p in trainer.D.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
+    if precision == "fp16":
+        assert all(s is not None and s.get_scale() > 0 for s in trainer.scalers.values())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_resume_on_cuda_is_exact(tmp_path, precision):
+    args = TINY_RING + CUDA + ["train.checkpoint_every=10", "train.keep_checkpoints=10",
+                               f"train.precision={precision}"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    gankit.train("ring", args, out=full, steps=20, progress=False)
+    gankit.train("ring", args, out=part, steps=10, progress=False)
+    gankit.resume(part, steps=20, progress=False)
+    want, got = final_tensors(full), final_tensors(part)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    if precision == "fp16":
+        _, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(part / "checkpoints"))
+        assert state["scaler_g"]["scale"] > 0 and state["scaler_d"]["scale"] > 0
+
+
+def test_cuda_checkpoint_samples_on_cpu(tmp_path):
+    run = tmp_path / "run"
+    gankit.train("digits", TINY_DIGITS + CUDA + ["train.precision=bf16"], out=run, steps=5, progress=False)
+    x = gankit.load(run).generate(6, seed=1)  # the CPU by default
+    assert x.device.type == "cpu" and x.shape[0] == 6 and torch.isfinite(x).all()
+    again = gankit.load(run, device="cuda").generate(6, seed=1)
+    assert again.device.type == "cuda"
+    torch.testing.assert_close(again.cpu(), x, atol=1e-4, rtol=1e-4)
+
+
+def test_many_seeds_on_cuda_match_separate_runs(tmp_path):
+    from gankit.training.multiseed import train_seeds
+
+    args = TINY_RING + CUDA + ["model.g_norm=none", "train.steps=15", "train.ema=0", "eval.final=false"]
+    paths = train_seeds("ring", args, [0, 1], out=tmp_path / "multi", progress=False)
+    for seed, path in zip((0, 1), paths):
+        alone = final_tensors(gankit.train("ring", args, out=tmp_path / f"alone{seed}", seed=seed, progress=False).path)
+        batched = final_tensors(path)
+        for k in alone:
+            torch.testing.assert_close(batched[k], alone[k], atol=1e-4, rtol=1e-4, msg=k)
