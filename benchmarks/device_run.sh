@@ -28,19 +28,23 @@ GRID_STEPS=${GRID_STEPS:-}
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
 
-# 1. alone on the machine, so its timings are not shared with the benchmarks below
-timeout 200 $PY benchmarks/gpu.py --time-limit 60 --concurrent 1,4,8 --out "$OUT/gpu" > "$RES/gpu.log" 2>&1
-echo "gpu.py rc $?"; tail -3 "$RES/gpu.log"
+# the runs already recorded (benchmarks/results/*_runs.jsonl) are reused: a second call goes on where one stopped
+for part in tricks grid; do cp benchmarks/results/tricks_runs.jsonl "$RES/$part/" 2>/dev/null; done
+cp benchmarks/results/recipes_runs.jsonl "$RES/recipes/" 2>/dev/null
+
+# 1. alone on the machine, so its timings are not shared with the benchmarks below (SKIP_GPU_PY=1: not again)
+[ -n "${SKIP_GPU_PY:-}" ] || timeout 200 $PY benchmarks/gpu.py --time-limit 60 --concurrent 1,4,8 --out "$OUT/gpu" > "$RES/gpu.log" 2>&1
+echo "gpu.py rc $?"; tail -3 "$RES/gpu.log" 2>/dev/null
 
 # 2 and 3 side by side
 timeout "$PHASE_S" $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$OUT/tests.txt" 2>&1 &
-timeout "$PHASE_S" $PY benchmarks/recipes.py --device "$DEV" --jobs 7 $SMALL --time-limit 1 \
+timeout "$PHASE_S" $PY benchmarks/recipes.py --device "$DEV" --jobs 7 $SMALL --time-limit 1 --resume \
   --variants base,hinge,lr-decay,ema-0.9999,d-sn-hinge,r1,lr-decay-ema-0.9999 --out "$RES/recipes" \
   > "$RES/recipes.log" 2>&1 &
-timeout "$PHASE_S" $PY benchmarks/tricks.py --suite fashion --seeds 3 --fashion-steps "$FASHION_STEPS" --device "$DEV" --jobs 4 \
-  --time-limit $(( (PHASE_S - 90) / 60 )) --out "$RES/tricks" > "$RES/tricks.log" 2>&1 &
+timeout "$PHASE_S" $PY benchmarks/tricks.py --suite fashion --seeds 3 --fashion-steps "$FASHION_STEPS" --device "$DEV" --jobs 6 \
+  --time-limit $(( (PHASE_S - 90) / 60 )) --resume --out "$RES/tricks" > "$RES/tricks.log" 2>&1 &
 timeout "$PHASE_S" $PY benchmarks/tricks.py --suite grid --tricks minibatch --seeds 10 ${GRID_STEPS:+--steps $GRID_STEPS} --device "$DEV" --jobs 3 \
-  --time-limit $(( (PHASE_S - 90) / 60 )) --out "$RES/grid" > "$RES/grid.log" 2>&1 &
+  --time-limit $(( (PHASE_S - 90) / 60 )) --resume --out "$RES/grid" > "$RES/grid.log" 2>&1 &
 wait
 tail -3 "$OUT/tests.txt"
 grep -h -v "^gankit:" "$RES"/*.log | tail -60

@@ -67,9 +67,10 @@ def test_cuda_checkpoint_samples_on_cpu(tmp_path):
     gankit.train("digits", TINY_DIGITS + CUDA + ["train.precision=bf16"], out=run, steps=5, progress=False)
     x = gankit.load(run).generate(6, seed=1)  # the CPU by default
     assert x.device.type == "cpu" and x.shape[0] == 6 and torch.isfinite(x).all()
-    again = gankit.load(run, device="cuda").generate(6, seed=1)
-    assert again.device.type == "cuda"
-    torch.testing.assert_close(again.cpu(), x, atol=1e-4, rtol=1e-4)
+    on_gpu = gankit.load(run, device="cuda")
+    assert next(on_gpu.G.parameters()).device.type == "cuda"
+    again = on_gpu.generate(6, seed=1)  # G runs on the GPU; its outputs come back on the CPU
+    torch.testing.assert_close(again, x, atol=1e-4, rtol=1e-4)
 
 
 def test_many_seeds_on_cuda_match_separate_runs(tmp_path):
