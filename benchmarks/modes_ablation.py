@@ -60,6 +60,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--datasets", default="ring,grid", help="with --not-told-k: ring,grid")
     p.add_argument("--percentiles", default="80,95,99", help="with --not-told-k: DRS gamma percentiles")
     p.add_argument("--sample-seeds", type=int, default=3, help="with --not-told-k: sampling seeds per run")
+    p.add_argument("--jacobian-keep", default="", help="with --not-told-k: also Jacobian truncation keeping these "
+                   "fractions of draws (e.g. 0.9,0.8)")
     p.add_argument("--time-limit", type=float, help="with --not-told-k: minutes; no new run starts after it")
     args = p.parse_args(argv)
     if args.not_told_k:
@@ -142,7 +144,9 @@ def run_not_told_k(task: dict) -> dict:
     trainer.fit()
     rec = {"dataset": task["dataset"], "seed": task["seed"], "n_sample_seeds": task["n_sample_seeds"],
            "train_seconds": round(time.perf_counter() - t0, 1),
-           "plain": modes.score_samples(trainer, {**task, "keep_samples": False}), "drs": {}}
+           "plain": modes.score_samples(trainer, {**task, "keep_samples": False}), "drs": {}, "jacobian": {}}
+    for keep in task.get("jacobian_keeps", []):  # the same latent seeds as the plain samples: paired
+        rec["jacobian"][str(keep)] = jacobian_record(trainer, task, keep)
     for q in task["percentiles"]:
         try:
             drs = {**modes.drs_record(trainer, {**task, "keep_samples": False, "drs_percentile": q}), "error": None}
@@ -154,6 +158,21 @@ def run_not_told_k(task: dict) -> dict:
     return rec
 
 
+def jacobian_record(trainer, task: dict, keep: float) -> dict:
+    """The trained G sampled by Jacobian truncation (gankit.explore.jacobian, Tanielian et al. 2020): of
+    2,500 / keep draws, the 2,500 with the smallest ||dG/dz||_F, on each sampling seed; the worst seed."""
+    from gankit.explore.jacobian import jacobian_truncate
+    from gankit.metrics.modes import worst_over_seeds
+
+    G = trainer.G_show
+    G.eval()
+    t0 = time.perf_counter()
+    rec = worst_over_seeds(lambda n, g: jacobian_truncate(G, n, g, keep).x.double(), trainer.data,
+                           modes.sample_seeds(task), modes.N_SAMPLES)
+    rec.update({"acceptance": keep, "seconds": round(time.perf_counter() - t0, 2), "error": None})
+    return rec
+
+
 def not_told_k(args) -> int:
     from gankit.config import load_config
 
@@ -161,6 +180,7 @@ def not_told_k(args) -> int:
     if not args.resume and log.exists():
         log.unlink()
     percentiles = [float(q) for q in args.percentiles.split(",") if q.strip()]
+    keeps = [float(k) for k in args.jacobian_keep.split(",") if k.strip()]
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     for d in datasets:
         if d not in K_MODES:
@@ -174,10 +194,11 @@ def not_told_k(args) -> int:
             config = load_config(modes.BEST[ds], NOT_TOLD_K).to_dict()
             rec = done.get((ds, seed))
             if (rec is not None and rec.get("config") == config and rec["n_sample_seeds"] == args.sample_seeds
-                    and all(str(q) in rec["drs"] for q in percentiles)):
+                    and all(str(q) in rec["drs"] for q in percentiles)
+                    and all(str(k) in rec.get("jacobian", {}) for k in keeps)):
                 continue
             tasks.append({"dataset": ds, "seed": seed, "config": config, "n_sample_seeds": args.sample_seeds,
-                          "percentiles": percentiles})
+                          "percentiles": percentiles, "jacobian_keeps": keeps})
     print(f"{len(tasks)} runs to do, {len(done)} recorded", flush=True)
     t0 = time.perf_counter()
     deadline = None if args.time_limit is None else t0 + 60 * args.time_limit
@@ -193,18 +214,20 @@ def not_told_k(args) -> int:
                 with log.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 done[(task["dataset"], task["seed"])] = rec
-                best = max(rec["drs"].values(), key=lambda r: (r["modes"], r["high_quality"]))
+                others = "; ".join(f"{name} {r['modes']} modes {100 * r['high_quality']:.1f}% HQ"
+                                   for name, r in [*((f"DRS q={q}", v) for q, v in rec["drs"].items()),
+                                                   *((f"Jacobian keep={k}", v) for k, v in rec["jacobian"].items())])
                 print(f"{task['dataset']} seed {task['seed']}: plain {rec['plain']['modes']} modes "
-                      f"{100 * rec['plain']['high_quality']:.1f}% HQ; DRS best {best['modes']} modes "
-                      f"{100 * best['high_quality']:.1f}% HQ ({rec['seconds']:.0f}s)", flush=True)
-    write_not_told_k(done, datasets, percentiles, args, time.perf_counter() - t0)
+                      f"{100 * rec['plain']['high_quality']:.1f}% HQ; {others} ({rec['seconds']:.0f}s)", flush=True)
+    write_not_told_k(done, datasets, percentiles, keeps, args, time.perf_counter() - t0)
     return 0
 
 
-def write_not_told_k(done: dict, datasets: list, percentiles: list, args, wall: float) -> None:
+def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list, args, wall: float) -> None:
     L = ["# Mode coverage by a recipe not told the number of modes (issue 14)", "",
          f"Reproduce: `.venv/bin/python benchmarks/modes_ablation.py --not-told-k --datasets {','.join(datasets)} "
-         f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles {args.percentiles} --jobs {args.jobs} "
+         f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles {args.percentiles} "
+         + (f"--jacobian-keep {args.jacobian_keep} " if keeps else "") + f"--jobs {args.jobs} "
          f"--resume` (the runs took {sum(r['seconds'] for r in done.values()) / 60:.0f} minutes of one core in all, "
          f"this invocation {wall / 60:.1f}; runs in `modes_notk_runs.jsonl`).", "",
          f"The recipe: `{modes.BEST['grid']}` / `{modes.BEST['ring']}` with `{' '.join(NOT_TOLD_K)}` (no categorical "
@@ -213,7 +236,9 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, args, wall: 
          "(Azadi et al. 2019, `gankit sample --drs --drs-percentile q`), D first calibrated for "
          f"{modes.DRS_CALIBRATE} steps against the fixed G; gamma at the q-th percentile of F (a draw is kept with "
          "probability sigmoid(F - gamma), so a higher q keeps fewer, though more than 100 - q percent: the "
-         "acceptance column). DRS does not read K either.", "",
+         "acceptance column). DRS does not read K either. Jacobian truncation (Tanielian et al. 2020, `gankit "
+         "sample --jacobian-keep F`): of 2,500 / F draws, keep the 2,500 where ||dG/dz||_F is smallest (needs no D "
+         "and does not read K); its latent seeds are the plain rows'.", "",
          "| dataset | sampling | seeds | modes mean (min) | HQ % mean (min) | KL mean | acceptance (min) | "
          "all modes and >= 95% HQ on every seed? |", "|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
@@ -222,6 +247,8 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, args, wall: 
             continue
         rows = [("plain", [{"seconds": r["train_seconds"], **r["plain"]} for r in recs])]
         rows += [(f"DRS q={q:g}", [r["drs"][str(q)] for r in recs if str(q) in r["drs"]]) for q in percentiles]
+        rows += [(f"Jacobian keep={k:g}", [r["jacobian"][str(k)] for r in recs if str(k) in r.get("jacobian", {})])
+                 for k in keeps]
         for name, rs in rows:
             s = modes.summarize(rs)
             kls = [r["kl"] for r in rs if r.get("kl") is not None]

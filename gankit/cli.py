@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--drs-calibrate", type=int, metavar="STEPS",
                    help="with --drs: first train D alone against G for STEPS steps (needs the training data; "
                         "default: 500 for an EMA generator, which D never saw, 0 with --raw)")
+    s.add_argument("--jacobian-keep", type=float, metavar="F",
+                   help="Jacobian truncation (Tanielian et al. 2020): draw N/F latents and keep the N where G's "
+                        "Jacobian is smallest, dropping samples G stretches between separate modes (e.g. 0.9)")
     s.add_argument("--standing-stats", type=int, metavar="B",
                    help="first re-estimate G's BatchNorm statistics from B batches of its own samples (BigGAN's "
                         "standing statistics; BigGAN-PyTorch uses 16)")
@@ -180,6 +183,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         model = gankit.load(args.source, raw=args.raw)
         drs = {"drs": True, "drs_percentile": args.drs_percentile, "drs_calibrate": args.drs_calibrate} \
             if args.drs else {}
+        if args.jacobian_keep is not None:
+            drs["jacobian_keep"] = args.jacobian_keep
         if args.label is not None:
             model.label_index(args.label)  # a clear error before any work
         if args.standing_stats is not None:
@@ -194,6 +199,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         out = model.save_samples(args.out, args.n, args.seed, label=args.label, per_class=args.per_class,
                                  truncation=truncation, **drs)
         how = " by discriminator rejection sampling" if args.drs else ""
+        if args.jacobian_keep is not None:
+            how += f" by Jacobian truncation (kept the {args.jacobian_keep:g} of draws with the smallest Jacobian)"
         if model.last_rejection is not None:
             done = model.last_rejection
             if done.calibration_steps:

@@ -128,7 +128,7 @@ class LoadedGAN:
     def generate(self, n: Union[int, torch.Tensor], y: Any = None, *, seed: int = 0, label: Any = None,
                  batch_size: int = 256, truncation: Optional[float] = None, psi: Optional[float] = None,
                  drs: bool = False, drs_percentile: Optional[float] = None,
-                 drs_calibrate: Optional[int] = None) -> torch.Tensor:
+                 drs_calibrate: Optional[int] = None, jacobian_keep: Optional[float] = None) -> torch.Tensor:
         """Raw generator outputs [n, *shape] (images in [-1, 1]).
 
         ``generate(n, seed=s, label=3)`` draws n latents with ``seed`` (and, for a conditional model,
@@ -137,6 +137,8 @@ class LoadedGAN:
         ``drs`` keeps samples by discriminator rejection sampling (:mod:`gankit.explore.rejection`) with the
         checkpoint's D, first calibrated for ``drs_calibrate`` steps on the training data when > 0 (None:
         :data:`EMA_CALIBRATION_STEPS` for an EMA G, 0 for the raw G; see :meth:`rejection_sample`).
+        ``jacobian_keep`` F: draw n / F latents and keep the n where G's Jacobian is smallest
+        (:mod:`gankit.explore.jacobian`, Tanielian et al. 2020).
         ``truncation`` T: latents truncated at T (given latents are truncated with ``seed``'s redraws);
         for a StyleGAN-style net (:attr:`psi_truncation`) T is psi, w_avg + psi (w - w_avg), in W.
         ``psi`` applies W truncation alone (to latents already truncated or not), for such nets only.
@@ -147,8 +149,9 @@ class LoadedGAN:
             raise GankitError("psi truncation (toward the average w) needs a StyleGAN-style net (model.arch="
                               "stylegan); this one truncates z: use truncation=T")
         if isinstance(n, torch.Tensor):
-            if drs:
-                raise GankitError("rejection sampling draws its own latents: call generate(n, drs=True)")
+            if drs or jacobian_keep is not None:
+                raise GankitError("rejection sampling and Jacobian truncation draw their own latents: call "
+                                  "generate(n, ...) with a count")
             z = n if truncation is None else self.truncate(n, truncation, torch.Generator().manual_seed(seed))
             return self._run(z, self.labels(y, len(n)), batch_size, psi)
         if drs:
@@ -157,8 +160,19 @@ class LoadedGAN:
                                   "the label); sample without --drs")
             if truncation is not None or psi is not None:
                 raise GankitError("--drs and --truncation both choose which latents to keep; use one")
+            if jacobian_keep is not None:
+                raise GankitError("--drs and --jacobian-keep both choose which samples to keep; use one")
             self.last_rejection = self.rejection_sample(n, seed, drs_percentile, drs_calibrate)
             return self.last_rejection.x
+        if jacobian_keep is not None:
+            from gankit.explore.jacobian import jacobian_truncate
+
+            if truncation is not None or psi is not None or label is not None or y is not None:
+                raise GankitError("--jacobian-keep draws its own latents from the prior, for an unconditional "
+                                  "model; drop --truncation / --label")
+            with torch.enable_grad():
+                return jacobian_truncate(self.G, n, torch.Generator().manual_seed(seed), jacobian_keep,
+                                         batch_size=batch_size).x
         z, labels = self.latents(n, seed, label if label is not None else y, truncation)
         return self._run(z, labels, batch_size, psi)
 
@@ -244,9 +258,11 @@ class LoadedGAN:
         if per_class is not None and label is not None:
             raise GankitError("give --label or --per-class, not both")
         out.parent.mkdir(parents=True, exist_ok=True)
-        if drs.get("drs"):
+        if drs.get("drs") or drs.get("jacobian_keep") is not None:
             if truncation is not None:
-                raise GankitError("--drs and --truncation both choose which latents to keep; use one")
+                raise GankitError("--drs / --jacobian-keep and --truncation both choose which latents to keep; use one")
+            if per_class is not None:
+                raise GankitError("--drs / --jacobian-keep sample unconditional models: drop --per-class")
             z = y = None
             x = self.sample(n, seed, label, **drs)
         else:
