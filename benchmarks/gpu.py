@@ -126,14 +126,14 @@ def main(argv=None) -> int:
     report = {"command": command, "date": date, "run": True, "gpu": torch.cuda.get_device_name(),
               "torch": torch.__version__, "models": results, "many_seeds": seeds, "concurrent": shared}
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# The GPU path (benchmarks/gpu.py)", "", f"Command: `{command}`; {report['gpu']}, torch "
+    lines = ["# The GPU path (benchmarks/gpu.py)", "", f"Command: `{command}`; {report['gpu']}, torch "
              f"{report['torch']}, {date}.", ""]
     for preset, r in results.items():
         fp32 = r["median"]["fp32"]
         lines += [f"## `{preset}`, batch {r['batch_size']}", "", "| row | images/s (median) | / fp32 | repeats |",
                   "|---|---:|---:|---:|"]
         lines += [f"| {k} | {v:,.0f} | {v / fp32:.2f} | {len(r['img_per_s'][k])} |" for k, v in r["median"].items()]
-        lines += ([f"", f"Data: {r['data_note']}."] if r["data_note"] else []) + [""]
+        lines += (["", f"Data: {r['data_note']}."] if r["data_note"] else []) + [""]
     lines += ["## Many seeds in one process: 10 `ring` seeds", "",
               f"One batched iteration of 10 seeds against one run's iteration, on the GPU ({args.repeats} repeats "
               f"of {args.steps} iterations each): **{seeds['median_ratio']:.3f}** of the time per seed (median; "

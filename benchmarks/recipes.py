@@ -26,7 +26,6 @@ import datetime
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -35,6 +34,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from modes import canonical_config, read_runs  # noqa: E402
+from pool import run_in_pool  # noqa: E402
 from tricks import describe_device, mean_se, _fmt  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -189,25 +189,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 if r.get("steps") == args.steps or r.get("error")}
         tasks = [t for t in tasks if not ((rec := have.get((t["preset"], t["variant"], t["seed"])))
                                           and canonical_config(rec["config"]) == canonical_config(t["config"]))]
-    t_start = time.time()
-    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        pending: list = []
-        while tasks or pending:
-            while tasks and len(pending) < args.jobs:
-                if args.time_limit is not None and time.time() - t_start > 60 * args.time_limit:
-                    print(f"time limit: {len(tasks)} runs not started", file=sys.stderr)
-                    tasks = []
-                    break
-                pending.append(pool.submit(run_one, tasks.pop(0)))
-            finished = [f for f in pending if f.done()]
-            if not finished:
-                time.sleep(0.5)
-                continue
-            for f in finished:
-                pending.remove(f)
-                for rec in f.result():  # the worker has logged them
-                    print(f"{rec['variant']} seed {rec['seed']} step {rec['steps']}: FID {rec.get('fid')}"
-                          f"{' ERROR ' + rec['error'] if rec['error'] else ''}", file=sys.stderr, flush=True)
+    def report(records: list[dict]) -> None:  # the worker has logged them
+        for rec in records:
+            print(f"{rec['variant']} seed {rec['seed']} step {rec['steps']}: FID {rec.get('fid')}"
+                  f"{' ERROR ' + rec['error'] if rec['error'] else ''}", file=sys.stderr, flush=True)
+
+    run_in_pool(tasks, run_one, args.jobs, args.time_limit, report)
     latest = {(r["preset"], r["variant"], r["seed"], r.get("steps")): r for r in read_runs(log_path)
               if r.get("variant") in VARIANTS}
     if latest:

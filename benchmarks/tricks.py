@@ -28,7 +28,6 @@ import math
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +36,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from machine import cpu_model  # noqa: E402
 from modes import canonical_config, read_runs  # noqa: E402
+from pool import run_in_pool  # noqa: E402
 
 RESULTS = HERE / "results"
 N_SAMPLES = 2500
@@ -274,33 +274,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         log_path.unlink()
     if args.report:
         tasks = []
-    t_start = time.time()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        pending = []
-        queue = list(tasks)
-        while queue or pending:
-            while queue and len(pending) < args.jobs:
-                if args.time_limit is not None and time.time() - t_start > 60 * args.time_limit:
-                    print(f"time limit: {len(queue)} runs not started", file=sys.stderr)
-                    queue = []
-                    break
-                pending.append(pool.submit(run_one, queue.pop(0)))
-            if not pending:
-                break
-            finished = [f for f in pending if f.done()]
-            if not finished:
-                time.sleep(0.5)
-                continue
-            for f in finished:
-                pending.remove(f)
-                rec = f.result()
-                done.append(rec)
-                with log_path.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
-                summary = (f"modes {rec.get('modes')} HQ {rec.get('high_quality')}" if rec["suite"] == "grid"
-                           else f"FID {rec.get('fid')}")
-                print(f"{rec['suite']} {rec['trick']} seed {rec['seed']}: {summary} ({rec['seconds']} s)"
-                      f"{' ERROR ' + rec['error'] if rec['error'] else ''}", file=sys.stderr)
+
+    def record(rec: dict) -> None:
+        done.append(rec)
+        with log_path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        summary = (f"modes {rec.get('modes')} HQ {rec.get('high_quality')}" if rec["suite"] == "grid"
+                   else f"FID {rec.get('fid')}")
+        print(f"{rec['suite']} {rec['trick']} seed {rec['seed']}: {summary} ({rec['seconds']} s)"
+              f"{' ERROR ' + rec['error'] if rec['error'] else ''}", file=sys.stderr)
+
+    run_in_pool(tasks, run_one, args.jobs, args.time_limit, record)
     meta = {"cpu": f"{cpu_model()} ({platform.machine()})", "jobs": args.jobs, "seeds": seeds,
             "sample_seeds": sample_seeds,
             "written": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

@@ -57,3 +57,19 @@ class HalfSquareD(nn.Module):
 
     def forward(self, x, y=None):
         return DOutput(logits=0.5 * self.s * x.flatten(1).pow(2).sum(1))
+
+
+def assert_resume_is_exact(preset: str, args: list, tmp_path: Path, steps: int = 20, stop: int = 10) -> Path:
+    """Train ``steps`` steps in one go and, elsewhere, ``stop`` steps then a resume to ``steps``: every
+    tensor of the two final checkpoints must be bitwise equal. Returns the resumed run's folder."""
+    import gankit as api
+
+    full, part = tmp_path / "full", tmp_path / "part"
+    api.train(preset, args, out=full, steps=steps, progress=False)
+    api.train(preset, args, out=part, steps=stop, progress=False)
+    api.resume(part, steps=steps, progress=False)
+    want, got = final_tensors(full), final_tensors(part)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    return part

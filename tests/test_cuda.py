@@ -15,7 +15,7 @@ from gankit.config import load_config
 from gankit.training import checkpoint as ckpt
 from gankit.training.loop import Trainer
 
-from helpers import TINY_DIGITS, TINY_RING, final_tensors
+from helpers import TINY_DIGITS, TINY_RING, assert_resume_is_exact, final_tensors
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -49,14 +49,7 @@ def test_one_step_per_family_and_precision_on_cuda(preset, objective, precision)
 def test_resume_on_cuda_is_exact(tmp_path, precision):
     args = TINY_RING + CUDA + ["train.checkpoint_every=10", "train.keep_checkpoints=10",
                                f"train.precision={precision}"]
-    full, part = tmp_path / "full", tmp_path / "part"
-    gankit.train("ring", args, out=full, steps=20, progress=False)
-    gankit.train("ring", args, out=part, steps=10, progress=False)
-    gankit.resume(part, steps=20, progress=False)
-    want, got = final_tensors(full), final_tensors(part)
-    assert got.keys() == want.keys()
-    for k in want:
-        assert torch.equal(got[k], want[k]), k
+    part = assert_resume_is_exact("ring", args, tmp_path)
     if precision == "fp16":
         _, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(part / "checkpoints"))
         assert state["scaler_g"]["scale"] > 0 and state["scaler_d"]["scale"] > 0

@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-import gankit
 from gankit.config import load_config
 from gankit.errors import GankitError
 from gankit.objectives.common import input_gradient
@@ -12,7 +11,7 @@ from gankit.training import checkpoint as ckpt
 from gankit.training.loop import Trainer
 from gankit.training.precision import Player, to_fp32
 
-from helpers import TINY_DIGITS, TINY_RING, LinearD, final_tensors
+from helpers import TINY_DIGITS, TINY_RING, LinearD, assert_resume_is_exact
 
 # one preset per objective family: classic logit losses, critics with penalties, lazy R1, energy, relativistic
 FAMILIES = [("ring", "ns"), ("ring", "minimax"), ("ring-wgan-gp", None), ("ring-hinge", None),
@@ -97,12 +96,4 @@ def test_grad_scaler_state_is_checkpointed(tmp_path):
 def test_bf16_resume_is_exact(tmp_path):
     args = TINY_DIGITS + ["train.checkpoint_every=10", "train.keep_checkpoints=10", "train.precision=bf16",
                           "objective.name=wgan-gp", "model.d_norm=none"]
-    full = tmp_path / "full"
-    gankit.train("digits", args, out=full, steps=20, progress=False)
-    part = tmp_path / "part"
-    gankit.train("digits", args, out=part, steps=10, progress=False)
-    gankit.resume(part, steps=20, progress=False)
-    want, got = final_tensors(full), final_tensors(part)
-    assert got.keys() == want.keys()
-    for k in want:
-        assert torch.equal(got[k], want[k]), k
+    assert_resume_is_exact("digits", args, tmp_path)
