@@ -60,6 +60,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--datasets", default="ring,grid", help="with --not-told-k: ring,grid")
     p.add_argument("--percentiles", default="80,95,99", help="with --not-told-k: DRS gamma percentiles")
     p.add_argument("--sample-seeds", type=int, default=3, help="with --not-told-k: sampling seeds per run")
+    p.add_argument("--tag", default="", help="with --not-told-k: suffix of the runs log and table "
+                   "(modes_notk{TAG}_runs.jsonl, modes_notk{TAG}.md), to keep another study's runs apart")
     p.add_argument("--jacobian-keep", default="", help="with --not-told-k: also Jacobian truncation keeping these "
                    "fractions of draws (e.g. 0.9,0.8)")
     p.add_argument("--time-limit", type=float, help="with --not-told-k: minutes; no new run starts after it")
@@ -176,7 +178,7 @@ def jacobian_record(trainer, task: dict, keep: float) -> dict:
 def not_told_k(args) -> int:
     from gankit.config import load_config
 
-    log = RESULTS / "modes_notk_runs.jsonl"
+    log = RESULTS / f"modes_notk{args.tag}_runs.jsonl"
     if not args.resume and log.exists():
         log.unlink()
     percentiles = [float(q) for q in args.percentiles.split(",") if q.strip()]
@@ -226,10 +228,11 @@ def not_told_k(args) -> int:
 def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list, args, wall: float) -> None:
     L = ["# Mode coverage by a recipe not told the number of modes (issue 14)", "",
          f"Reproduce: `.venv/bin/python benchmarks/modes_ablation.py --not-told-k --datasets {','.join(datasets)} "
-         f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles {args.percentiles} "
+         f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles '{args.percentiles}' "
+         + (f"--tag {args.tag} " if args.tag else "")
          + (f"--jacobian-keep {args.jacobian_keep} " if keeps else "") + f"--jobs {args.jobs} "
          f"--resume` (the runs took {sum(r['seconds'] for r in done.values()) / 60:.0f} minutes of one core in all, "
-         f"this invocation {wall / 60:.1f}; runs in `modes_notk_runs.jsonl`).", "",
+         f"this invocation {wall / 60:.1f}; runs in `modes_notk{args.tag}_runs.jsonl`).", "",
          f"The recipe: `{modes.BEST['grid']}` / `{modes.BEST['ring']}` with `{' '.join(NOT_TOLD_K)}` (no categorical "
          "code, so nothing in it is K). Each run is scored as [`modes.md`](modes.md) scores (2,500 samples per "
          f"score), on the **worst of {args.sample_seeds} sampling seeds**. DRS: discriminator rejection sampling "
@@ -259,8 +262,8 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list,
                      f"{'yes' if s['target_met'] and s['seeds'] >= args.seeds else 'no'} |")
         if len(recs) < args.seeds:
             L.append(f"| {ds} | **partial**: {len(recs)} of {args.seeds} seeds | | | | | | |")
-    (RESULTS / "modes_notk.md").write_text("\n".join(L) + "\n")
-    print(f"wrote {RESULTS / 'modes_notk.md'}")
+    (RESULTS / f"modes_notk{args.tag}.md").write_text("\n".join(L) + "\n")
+    print(f"wrote {RESULTS / f'modes_notk{args.tag}.md'}")
 
 
 if __name__ == "__main__":
