@@ -69,3 +69,40 @@ def test_refusals_name_the_fix():
         jacobian_norms(G, G.sample_z(3))
     with pytest.raises(GankitError, match="jacobian-keep"):
         jacobian_truncate(G.eval(), 3, torch.Generator(), keep=0)
+
+
+def test_sample_with_jacobian_keep_on_images_and_its_refusals(tmp_path):
+    import numpy as np
+
+    import gankit
+    from helpers import TINY_DIGITS
+
+    run = tmp_path / "run"
+    gankit.train("digits", TINY_DIGITS, out=run, steps=3, progress=False)
+    model = gankit.load(run)  # z_dim 8: the exact norms
+    out = model.save_samples(tmp_path / "j.npz", 10, seed=4, jacobian_keep=0.5)
+    x = np.load(out)["x"]
+    assert x.shape[0] == 10 and x.dtype == np.uint8
+    # the same draws, kept by hand: the 10 of 20 with the smallest norms
+    G = model.G.eval()
+    z = G.sample_z(20, torch.Generator().manual_seed(4))
+    keep = torch.sort(torch.argsort(jacobian_norms(G, z))[:10]).values
+    want = model.to_data(G(z[keep]).detach())
+    np.testing.assert_array_equal(x, want)
+    with pytest.raises(GankitError, match="drop --per-class"):
+        model.save_samples(tmp_path / "k.png", 10, per_class=2, jacobian_keep=0.5)
+    with pytest.raises(GankitError, match="use one"):
+        model.generate(10, drs=True, jacobian_keep=0.5)
+
+
+def test_cli_sample_jacobian_keep(tmp_path):
+    import gankit
+    from helpers import TINY_DIGITS, gankit as cli
+
+    run = tmp_path / "run"
+    gankit.train("digits", TINY_DIGITS, out=run, steps=3, progress=False)
+    proc = cli("sample", str(run), "--n", "6", "--jacobian-keep", "0.75", "--out", str(tmp_path / "x.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert "Jacobian truncation" in proc.stdout and (tmp_path / "x.png").is_file()
+    bad = cli("sample", str(run), "--n", "6", "--jacobian-keep", "1.5", "--out", str(tmp_path / "y.png"))
+    assert bad.returncode != 0 and "--jacobian-keep must be in (0, 1]" in bad.stderr
