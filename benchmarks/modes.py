@@ -317,8 +317,16 @@ def drs_record(trainer: Any, task: dict) -> dict:
                                    seed=40_000 + seed)
     draws: list = []
 
+    keep = task.get("jacobian_keep")  # DRS over Jacobian-truncated proposals (modes_ablation.py)
+    if keep is not None:
+        from gankit.explore.jacobian import jacobian_truncate
+
+    def jacobian_draws(m: int, gen: torch.Generator) -> torch.Tensor:
+        return jacobian_truncate(G, m, gen, keep).x
+
     def sample(n: int, gen: torch.Generator) -> torch.Tensor:
-        res = rejection_sample(G, D, n, gen, percentile=task.get("drs_percentile"), max_draws=200 * n)
+        res = rejection_sample(G, D, n, gen, percentile=task.get("drs_percentile"), max_draws=200 * n,
+                               propose=jacobian_draws if keep is not None else None)
         draws.append(res)
         return res.x.double()
 

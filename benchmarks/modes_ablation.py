@@ -156,6 +156,14 @@ def run_not_told_k(task: dict) -> dict:
             drs = {"modes": 0, "n_modes": len(trainer.data.modes), "high_quality": 0.0, "kl": None, "seconds": 0.0,
                    "error": str(exc).splitlines()[0]}
         rec["drs"][str(q)] = drs
+        for keep in task.get("jacobian_keeps", []):  # DRS over Jacobian-truncated proposals
+            try:
+                both = {**modes.drs_record(trainer, {**task, "keep_samples": False, "drs_percentile": q,
+                                                     "jacobian_keep": keep}), "error": None}
+            except GankitError as exc:
+                both = {"modes": 0, "n_modes": len(trainer.data.modes), "high_quality": 0.0, "kl": None,
+                        "seconds": 0.0, "error": str(exc).splitlines()[0]}
+            rec.setdefault("drs_jacobian", {})[f"{q}/{keep}"] = both
     rec["seconds"] = round(time.perf_counter() - t0, 1)
     return rec
 
@@ -197,7 +205,8 @@ def not_told_k(args) -> int:
             rec = done.get((ds, seed))
             if (rec is not None and rec.get("config") == config and rec["n_sample_seeds"] == args.sample_seeds
                     and all(str(q) in rec["drs"] for q in percentiles)
-                    and all(str(k) in rec.get("jacobian", {}) for k in keeps)):
+                    and all(str(k) in rec.get("jacobian", {}) for k in keeps)
+                    and all(f"{q}/{k}" in rec.get("drs_jacobian", {}) for q in percentiles for k in keeps)):
                 continue
             tasks.append({"dataset": ds, "seed": seed, "config": config, "n_sample_seeds": args.sample_seeds,
                           "percentiles": percentiles, "jacobian_keeps": keeps})
@@ -218,7 +227,9 @@ def not_told_k(args) -> int:
                 done[(task["dataset"], task["seed"])] = rec
                 others = "; ".join(f"{name} {r['modes']} modes {100 * r['high_quality']:.1f}% HQ"
                                    for name, r in [*((f"DRS q={q}", v) for q, v in rec["drs"].items()),
-                                                   *((f"Jacobian keep={k}", v) for k, v in rec["jacobian"].items())])
+                                                   *((f"Jacobian keep={k}", v) for k, v in rec["jacobian"].items()),
+                                                   *((f"Jacobian+DRS {qk}", v)
+                                                     for qk, v in rec.get("drs_jacobian", {}).items())])
                 print(f"{task['dataset']} seed {task['seed']}: plain {rec['plain']['modes']} modes "
                       f"{100 * rec['plain']['high_quality']:.1f}% HQ; {others} ({rec['seconds']:.0f}s)", flush=True)
     write_not_told_k(done, datasets, percentiles, keeps, args, time.perf_counter() - t0)
@@ -241,7 +252,9 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list,
          "probability sigmoid(F - gamma), so a higher q keeps fewer, though more than 100 - q percent: the "
          "acceptance column). DRS does not read K either. Jacobian truncation (Tanielian et al. 2020, `gankit "
          "sample --jacobian-keep F`): of 2,500 / F draws, keep the 2,500 where ||dG/dz||_F is smallest (needs no D "
-         "and does not read K); its latent seeds are the plain rows'.", "",
+         "and does not read K); its latent seeds are the plain rows'. 'Jacobian keep=F, then DRS q': DRS whose "
+         "candidates are Jacobian-truncated draws (D calibrated against the plain G; the truncation's density is "
+         "p_G / F where it keeps, so D's logit stays the log ratio up to a constant).", "",
          "| dataset | sampling | seeds | modes mean (min) | HQ % mean (min) | KL mean | acceptance (min) | "
          "all modes and >= 95% HQ on every seed? |", "|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
@@ -252,6 +265,9 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list,
         rows += [(f"DRS q={q:g}", [r["drs"][str(q)] for r in recs if str(q) in r["drs"]]) for q in percentiles]
         rows += [(f"Jacobian keep={k:g}", [r["jacobian"][str(k)] for r in recs if str(k) in r.get("jacobian", {})])
                  for k in keeps]
+        rows += [(f"Jacobian keep={k:g}, then DRS q={q:g}",
+                  [r["drs_jacobian"][f"{q}/{k}"] for r in recs if f"{q}/{k}" in r.get("drs_jacobian", {})])
+                 for q in percentiles for k in keeps]
         for name, rs in rows:
             s = modes.summarize(rs)
             kls = [r["kl"] for r in rs if r.get("kl") is not None]

@@ -52,6 +52,22 @@ def test_exact_rule_with_the_optimal_d_samples_the_data():
     assert torch.equal(again.x, res.x)
 
 
+def test_a_subset_proposal_keeps_the_rule_exact():
+    """Candidates from G's draws with |x| < 1 (density p_G / P(|x| < 1) there): the same D still samples
+    p_data restricted to |x| < 1, here N(0, 0.5^2) truncated at 2 sd, whose sd is 0.5 x 0.8796."""
+    G = StdNormalG()
+
+    def inside(m, gen):
+        x = G(G.sample_z(4 * m, gen))
+        return x[x[:, 0].abs() < 1][:m]
+
+    res = rejection_sample(G, RatioD(0.5), 6000, torch.Generator().manual_seed(3), burn_in=20000, propose=inside)
+    x = res.x[:, 0]
+    assert float(x.abs().max()) < 1
+    want = 0.5 * math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2)))
+    assert abs(float(x.std()) - want) < 0.015, (float(x.std()), want)  # sd of the estimate ~ 0.004
+
+
 def test_a_percentile_accepts_more_and_keeps_fewer_far_points():
     exact = rejection_sample(StdNormalG(), RatioD(0.3), 3000, torch.Generator().manual_seed(1))
     loose = rejection_sample(StdNormalG(), RatioD(0.3), 3000, torch.Generator().manual_seed(1), percentile=50)

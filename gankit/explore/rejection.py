@@ -88,12 +88,16 @@ def _f_score(logits: torch.Tensor, log_m: float, gamma: float, eps: float) -> to
 @torch.no_grad()
 def rejection_sample(G: torch.nn.Module, D: torch.nn.Module, n: int, generator: torch.Generator, *,
                      percentile: Optional[float] = None, burn_in: int = 10_000, batch_size: int = 2048,
-                     eps: float = 1e-6, max_draws: Optional[int] = None) -> RejectionResult:
+                     eps: float = 1e-6, max_draws: Optional[int] = None,
+                     propose: Optional[Callable[[int, torch.Generator], torch.Tensor]] = None) -> RejectionResult:
     """``n`` generator samples kept by discriminator rejection sampling.
 
     ``percentile`` None uses gamma = 0 (the exact rule); a number q in [0, 100) sets gamma to the q-th
     percentile of F over the burn-in. ``max_draws`` (default 1000 n) bounds the work: reaching it is an
-    error that names the acceptance rate.
+    error that names the acceptance rate. ``propose(m, generator)`` draws the m candidates (default: G of
+    m prior latents). A proposal that keeps a subset of G's draws, such as Jacobian truncation
+    (:mod:`gankit.explore.jacobian`), has density p_G / keep on what it keeps, so D's logit is still the
+    log density ratio up to a constant, which the estimate of M absorbs: the rule is unchanged.
     """
     if n < 1:
         raise GankitError(f"rejection sampling: n must be >= 1, got {n}")
@@ -105,7 +109,7 @@ def rejection_sample(G: torch.nn.Module, D: torch.nn.Module, n: int, generator: 
     max_draws = 1000 * n if max_draws is None else max_draws
 
     def draw(m: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = G(G.sample_z(m, generator).to(device))
+        x = G(G.sample_z(m, generator).to(device)) if propose is None else propose(m, generator).to(device)
         return x, D(x).logits.reshape(-1).double().cpu()
 
     burn = [draw(min(batch_size, burn_in - i)) for i in range(0, burn_in, batch_size)]
