@@ -313,8 +313,12 @@ def drs_record(trainer: Any, task: dict) -> dict:
     G, data, seed = trainer.G_show, trainer.data, task["seed"]
     real_gen = torch.Generator().manual_seed(30_000 + seed)
     t0 = time.perf_counter()
-    D, _ = calibrate_discriminator(trainer.D, G, lambda n: data.sample(n, real_gen), steps=DRS_CALIBRATE,
-                                   seed=40_000 + seed)
+    # the calibration is seeded, so every DRS row of one trained run shares it (computed once)
+    D = getattr(trainer, "drs_calibrated_d", None)
+    if D is None:
+        D, _ = calibrate_discriminator(trainer.D, G, lambda n: data.sample(n, real_gen), steps=DRS_CALIBRATE,
+                                       seed=40_000 + seed)
+        trainer.drs_calibrated_d = D
     draws: list = []
 
     keep = task.get("jacobian_keep")  # DRS over Jacobian-truncated proposals (modes_ablation.py)
