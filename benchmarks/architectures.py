@@ -159,6 +159,13 @@ def write_markdown(path: Path, results: dict, meta: dict) -> None:
             lines += ["", f"StyleGAN truncation (rows psi = {', '.join(map(str, f['psi']))}) and style mixing "
                       f"(row i: styles 0..{f['mixing_cutoff'] - 1} of latent A_i, the rest of latent B_j in column j):",
                       "", f"![truncation]({f['truncation']}) ![style mixing]({f['style_mixing']})"]
+    machines: dict = {}
+    for r in done:
+        machines.setdefault(r.get("cpu") or meta["cpu"], []).append(r["preset"])
+    if len(machines) > 1:  # merged invocations ran on different machines of the same size
+        lines += ["", "Trained on: " + "; ".join(f"{', '.join(f'`{p}`' for p in ps)} on {cpu}"
+                                                for cpu, ps in machines.items()) +
+                  " (machines of the same size, 2 cores, one core per run; the steps column shows each one's speed)."]
     lines += ["", f"Reproduce: `{meta['command']}`."]
     for command in meta.get("merged", []):
         lines += [f"Also, at the same time on the other core (its results merged in with `--merge`): `{command}`."]
@@ -251,6 +258,7 @@ def merge(other: Path, out: Path) -> int:
         for key in ("truncation", "style_mixing"):
             if key in result.get("figures", {}):
                 (out / result["figures"][key]).write_bytes((other / result["figures"][key]).read_bytes())
+        result.setdefault("cpu", theirs["meta"].get("cpu"))  # the machine it trained on, kept per preset
         mine["results"][preset] = result
     meta = mine["meta"]
     meta["presets"] = meta["presets"] + [p for p in theirs["meta"]["presets"] if p not in meta["presets"]]
