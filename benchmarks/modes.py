@@ -306,6 +306,7 @@ def drs_record(trainer: Any, task: dict) -> dict:
     ``drs_percentile`` q sets gamma to the q-th percentile of F (None: the exact rule)."""
     import torch
 
+    from gankit.explore.jacobian import jacobian_truncate
     from gankit.explore.rejection import calibrate_discriminator, check_applicable, rejection_sample
     from gankit.metrics.modes import worst_over_seeds
 
@@ -322,15 +323,11 @@ def drs_record(trainer: Any, task: dict) -> dict:
     draws: list = []
 
     keep = task.get("jacobian_keep")  # DRS over Jacobian-truncated proposals (modes_ablation.py)
-    if keep is not None:
-        from gankit.explore.jacobian import jacobian_truncate
-
-    def jacobian_draws(m: int, gen: torch.Generator) -> torch.Tensor:
-        return jacobian_truncate(G, m, gen, keep).x
+    propose = None if keep is None else (lambda m, gen: jacobian_truncate(G, m, gen, keep).x)
 
     def sample(n: int, gen: torch.Generator) -> torch.Tensor:
         res = rejection_sample(G, D, n, gen, percentile=task.get("drs_percentile"), max_draws=200 * n,
-                               propose=jacobian_draws if keep is not None else None)
+                               propose=propose)
         draws.append(res)
         return res.x.double()
 

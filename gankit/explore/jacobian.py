@@ -40,13 +40,22 @@ def jacobian_norms(G: nn.Module, z: torch.Tensor, y: Optional[torch.Tensor] = No
 
     ``probes`` None: exact for z_dim <= ``EXACT_MAX_DIM``, else ``DEFAULT_PROBES`` random probes. G must be
     in eval mode (with BatchNorm in train mode the samples of a batch depend on each other)."""
+    return _norms_and_outputs(G, z, y, probes, generator)[0]
+
+
+def _norms_and_outputs(G: nn.Module, z: torch.Tensor, y: Optional[torch.Tensor], probes: Optional[int],
+                       generator: Optional[torch.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the norms of :func:`jacobian_norms`, G(z, y)): the outputs are the forward-mode products' primal."""
     if G.training:
         raise GankitError("jacobian_norms needs G in eval mode (G.eval()): in train mode BatchNorm mixes the batch")
     z_dim = G.z_dim
     exact = probes is None and z_dim <= EXACT_MAX_DIM
     if exact:
-        directions = [torch.zeros_like(z).index_fill_(1, torch.tensor([i], device=z.device), 1.0)
-                      for i in range(z_dim)]
+        directions = []
+        for i in range(z_dim):
+            v = torch.zeros_like(z)
+            v[:, i] = 1.0
+            directions.append(v)
     else:
         k = probes or DEFAULT_PROBES
         if k < 1:
@@ -57,13 +66,14 @@ def jacobian_norms(G: nn.Module, z: torch.Tensor, y: Optional[torch.Tensor] = No
             v[:, :z_dim] = torch.randn(z.shape[0], z_dim, generator=generator).to(z.device, z.dtype)
             directions.append(v)
     total = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
+    out = None
     with torch.no_grad():
         for v in directions:
-            _, jv = torch.func.jvp(lambda zz: G(zz, y), (z,), (v,))  # J v, one product per sample
+            out, jv = torch.func.jvp(lambda zz: G(zz, y), (z,), (v,))  # G(z) and J v, per sample
             total += jv.reshape(jv.shape[0], -1).double().pow(2).sum(1)
     if not exact:
         total /= len(directions)
-    return total.sqrt().float()
+    return total.sqrt().float(), out
 
 
 def jacobian_truncate(G: nn.Module, n: int, generator: torch.Generator, keep: float = 0.9, *,
@@ -80,12 +90,8 @@ def jacobian_truncate(G: nn.Module, n: int, generator: torch.Generator, keep: fl
     device = next(G.parameters()).device
     m = math.ceil(n / keep)
     z = G.sample_z(m, generator).to(device)
-    norms, xs = [], []
-    for start in range(0, m, batch_size):
-        zc = z[start:start + batch_size]
-        norms.append(jacobian_norms(G, zc, probes=probes, generator=generator))
-        with torch.no_grad():
-            xs.append(G(zc))
-    norms_all, x = torch.cat(norms), torch.cat(xs)
+    parts = [_norms_and_outputs(G, z[start:start + batch_size], None, probes, generator)
+             for start in range(0, m, batch_size)]
+    norms_all, x = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     kept = torch.sort(torch.argsort(norms_all, stable=True)[:n]).values  # the n smallest, in draw order
     return JacobianTruncation(x=x[kept].cpu(), z=z[kept].cpu(), draws=m, threshold=float(norms_all[kept].max()))

@@ -170,9 +170,8 @@ class LoadedGAN:
             if truncation is not None or psi is not None or label is not None or y is not None:
                 raise GankitError("--jacobian-keep draws its own latents from the prior, for an unconditional "
                                   "model; drop --truncation / --label")
-            with torch.enable_grad():
-                return jacobian_truncate(self.G, n, torch.Generator().manual_seed(seed), jacobian_keep,
-                                         batch_size=batch_size).x
+            return jacobian_truncate(self.G, n, torch.Generator().manual_seed(seed), jacobian_keep,
+                                     batch_size=batch_size).x
         z, labels = self.latents(n, seed, label if label is not None else y, truncation)
         return self._run(z, labels, batch_size, psi)
 
