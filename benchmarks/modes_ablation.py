@@ -64,6 +64,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                    "(modes_notk{TAG}_runs.jsonl, modes_notk{TAG}.md), to keep another study's runs apart")
     p.add_argument("--jacobian-keep", default="", help="with --not-told-k: also Jacobian truncation keeping these "
                    "fractions of draws (e.g. 0.9,0.8)")
+    p.add_argument("--dot-scales", default="", help="with --not-told-k: also latent discriminator optimal transport "
+                   "(gankit.explore.dot) with k_eff times these scales (e.g. 1,0.1,0.03; 1 is the paper's rule)")
     p.add_argument("--time-limit", type=float, help="with --not-told-k: minutes; no new run starts after it")
     args = p.parse_args(argv)
     if args.not_told_k:
@@ -149,6 +151,8 @@ def run_not_told_k(task: dict) -> dict:
            "plain": modes.score_samples(trainer, {**task, "keep_samples": False}), "drs": {}, "jacobian": {}}
     for keep in task.get("jacobian_keeps", []):  # the same latent seeds as the plain samples: paired
         rec["jacobian"][str(keep)] = jacobian_record(trainer, task, keep)
+    for scale in task.get("dot_scales", []):  # the same latent seeds as the plain samples: paired
+        rec.setdefault("dot", {})[str(scale)] = dot_record(trainer, task, scale)
     for q in task["percentiles"]:
         try:
             drs = {**modes.drs_record(trainer, {**task, "keep_samples": False, "drs_percentile": q}), "error": None}
@@ -183,6 +187,30 @@ def jacobian_record(trainer, task: dict, keep: float) -> dict:
     return rec
 
 
+from gankit.explore.dot import DEFAULT_LR as DOT_LR, DEFAULT_STEPS as DOT_STEPS  # noqa: E402 (gankit sample's)
+
+
+def dot_record(trainer, task: dict, scale: float) -> dict:
+    """The trained G sampled by latent discriminator optimal transport (gankit.explore.dot, Tanaka 2019): each
+    of the 2,500 draws moved by DOT_STEPS Adam steps (lr DOT_LR) on ||z - z0|| - D(G(z)) / (scale k_eff), D the
+    trained discriminator as it is (no calibration); on each sampling seed, the worst seed."""
+    from gankit.explore.dot import dot_sample
+    from gankit.metrics.modes import worst_over_seeds
+
+    G, D = trainer.G_show.eval(), trainer.D.eval()
+    t0 = time.perf_counter()
+    keffs = []
+
+    def sample(n, g):
+        res = dot_sample(G, D, n, g, steps=DOT_STEPS, lr=DOT_LR, scale=scale)
+        keffs.append(res.k_eff)
+        return res.x.double()
+    rec = worst_over_seeds(sample, trainer.data, modes.sample_seeds(task), modes.N_SAMPLES)
+    D.train()
+    rec.update({"k_eff": keffs, "seconds": round(time.perf_counter() - t0, 2), "error": None})
+    return rec
+
+
 def not_told_k(args) -> int:
     from gankit.config import load_config
 
@@ -191,6 +219,7 @@ def not_told_k(args) -> int:
         log.unlink()
     percentiles = [float(q) for q in args.percentiles.split(",") if q.strip()]
     keeps = [float(k) for k in args.jacobian_keep.split(",") if k.strip()]
+    scales = [float(k) for k in args.dot_scales.split(",") if k.strip()]
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     for d in datasets:
         if d not in K_MODES:
@@ -206,10 +235,11 @@ def not_told_k(args) -> int:
             if (rec is not None and rec.get("config") == config and rec["n_sample_seeds"] == args.sample_seeds
                     and all(str(q) in rec["drs"] for q in percentiles)
                     and all(str(k) in rec.get("jacobian", {}) for k in keeps)
-                    and all(f"{q}/{k}" in rec.get("drs_jacobian", {}) for q in percentiles for k in keeps)):
+                    and all(f"{q}/{k}" in rec.get("drs_jacobian", {}) for q in percentiles for k in keeps)
+                    and all(str(k) in rec.get("dot", {}) for k in scales)):
                 continue
             tasks.append({"dataset": ds, "seed": seed, "config": config, "n_sample_seeds": args.sample_seeds,
-                          "percentiles": percentiles, "jacobian_keeps": keeps})
+                          "percentiles": percentiles, "jacobian_keeps": keeps, "dot_scales": scales})
     print(f"{len(tasks)} runs to do, {len(done)} recorded", flush=True)
     t0 = time.perf_counter()
     deadline = None if args.time_limit is None else t0 + 60 * args.time_limit
@@ -228,20 +258,23 @@ def not_told_k(args) -> int:
                 others = "; ".join(f"{name} {r['modes']} modes {100 * r['high_quality']:.1f}% HQ"
                                    for name, r in [*((f"DRS q={q}", v) for q, v in rec["drs"].items()),
                                                    *((f"Jacobian keep={k}", v) for k, v in rec["jacobian"].items()),
+                                                   *((f"DOT scale={k}", v) for k, v in rec.get("dot", {}).items()),
                                                    *((f"Jacobian+DRS {qk}", v)
                                                      for qk, v in rec.get("drs_jacobian", {}).items())])
                 print(f"{task['dataset']} seed {task['seed']}: plain {rec['plain']['modes']} modes "
                       f"{100 * rec['plain']['high_quality']:.1f}% HQ; {others} ({rec['seconds']:.0f}s)", flush=True)
-    write_not_told_k(done, datasets, percentiles, keeps, args, time.perf_counter() - t0)
+    write_not_told_k(done, datasets, percentiles, keeps, scales, args, time.perf_counter() - t0)
     return 0
 
 
-def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list, args, wall: float) -> None:
+def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list, scales: list, args,
+                     wall: float) -> None:
     L = ["# Mode coverage by a recipe not told the number of modes (issue 14)", "",
          f"Reproduce: `.venv/bin/python benchmarks/modes_ablation.py --not-told-k --datasets {','.join(datasets)} "
          f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles '{args.percentiles}' "
          + (f"--tag {args.tag} " if args.tag else "")
-         + (f"--jacobian-keep {args.jacobian_keep} " if keeps else "") + f"--jobs {args.jobs} "
+         + (f"--jacobian-keep {args.jacobian_keep} " if keeps else "")
+         + (f"--dot-scales {args.dot_scales} " if scales else "") + f"--jobs {args.jobs} "
          f"--resume` (the runs took {sum(r['seconds'] for r in done.values()) / 60:.0f} minutes of one core in all, "
          f"this invocation {wall / 60:.1f}; runs in `modes_notk{args.tag}_runs.jsonl`).", "",
          f"The recipe: `{modes.BEST['grid']}` / `{modes.BEST['ring']}` with `{' '.join(NOT_TOLD_K)}` (no categorical "
@@ -254,7 +287,11 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list,
          "sample --jacobian-keep F`): of 2,500 / F draws, keep the 2,500 where ||dG/dz||_F is smallest (needs no D "
          "and does not read K); its latent seeds are the plain rows'. 'Jacobian keep=F, then DRS q': DRS whose "
          "candidates are Jacobian-truncated draws (D calibrated against the plain G; the truncation's density is "
-         "p_G / F where it keeps, so D's logit stays the log ratio up to a constant).", "",
+         "p_G / F where it keeps, so D's logit stays the log ratio up to a constant). DOT scale=s: latent "
+         "discriminator optimal transport (Tanaka 2019, `gankit sample --dot-steps 30 --dot-scale s`): every "
+         f"draw kept and moved by {DOT_STEPS} Adam steps (lr {DOT_LR}) on ||z - z0|| - D(G(z)) / (s k_eff), k_eff the "
+         "largest slope of D o G between pairs of 1,000 further draws; D as trained (not calibrated), the plain "
+         "rows' latent seeds; s = 1 is the paper's rule, a smaller s trusts D more. It does not read K.", "",
          "| dataset | sampling | seeds | modes mean (min) | HQ % mean (min) | KL mean | acceptance (min) | "
          "all modes and >= 95% HQ on every seed? |", "|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
@@ -268,6 +305,7 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list,
         rows += [(f"Jacobian keep={k:g}, then DRS q={q:g}",
                   [r["drs_jacobian"][f"{q}/{k}"] for r in recs if f"{q}/{k}" in r.get("drs_jacobian", {})])
                  for q in percentiles for k in keeps]
+        rows += [(f"DOT scale={k:g}", [r["dot"][str(k)] for r in recs if str(k) in r.get("dot", {})]) for k in scales]
         for name, rs in rows:
             s = modes.summarize(rs)
             kls = [r["kl"] for r in rs if r.get("kl") is not None]

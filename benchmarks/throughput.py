@@ -48,7 +48,11 @@ OPTIONS = {  # name -> (overrides, image nets only)
     "compile": (["train.compile=true"], False),
     "fast": (["train.precision=bf16", "train.channels_last=true", "train.optim_impl=fused"], False),
 }
-DEFAULT_OPTIONS = "bf16,channels_last,fused,fast"
+# Many seeds in one process (`gankit train PRESET --seeds 0-9`): SEEDS runs of a toy model as one batched
+# computation (gankit.training.multiseed), timed through its own fit(); its images/s count every seed's batch.
+SEEDS = 10
+SEEDS_OPTIONS = {f"seeds{SEEDS}": [], f"seeds{SEEDS}_fused": ["train.optim_impl=fused"]}
+DEFAULT_OPTIONS = "bf16,channels_last,fused,fast," + ",".join(SEEDS_OPTIONS)
 
 MODELS = {  # preset -> (label, target seconds per repeat per loop, overrides for the benchmark)
     "ring": ("2D MLP GAN (ring)", 3.5, []),
@@ -117,6 +121,27 @@ def time_gankit(trainer: Trainer, steps: int) -> float:
     return time.perf_counter() - t0
 
 
+def multiseed_loop(preset: str, threads: int, overrides: list[str], seeds: int):
+    """``seeds`` runs of ``preset`` (seeds 0..seeds-1) batched in one MultiSeedTrainer, without run folders;
+    returns the function that times ``steps`` more iterations of all of them through its ``fit()``."""
+    from gankit.training.multiseed import MultiSeedTrainer, get_rng
+
+    trainers, rng = [], []
+    for seed in range(seeds):
+        cfg, _ = build_config(preset, threads, overrides + [f"train.seed={seed}"])
+        trainers.append(Trainer(cfg, None, progress=False))
+        rng.append(get_rng(trainers[-1].device))
+    multi = MultiSeedTrainer(trainers, progress=False)
+    multi.capture_rng(rng)
+
+    def timed(steps: int) -> float:
+        multi.cfg.train.steps = multi.step + steps
+        t0 = time.perf_counter()
+        multi.fit()
+        return time.perf_counter() - t0
+    return timed
+
+
 def time_plain(plain: PlainLoop, steps: int) -> float:
     t0 = time.perf_counter()
     plain.run(steps)
@@ -157,7 +182,16 @@ def bench_model(preset: str, args, rate: float) -> dict:
     loops = {"plain": lambda n: time_plain(plain, n), "gankit": lambda n: time_gankit(trainer, n),
              "plain_frozen_d": lambda n: time_plain(plain_frozen, n)}
     option_overrides = {}
+    seeds_per_step = {}  # loop -> runs trained per timed step (the many-seeds row: SEEDS)
     for name in [o for o in args.options.split(",") if o]:
+        if name in SEEDS_OPTIONS:
+            if trainer.spec.kind == "image":
+                continue  # many seeds in one process is for small (toy) models: multiseed.check_supported
+            torch.manual_seed(cfg.train.seed)
+            loops[f"gankit_{name}"] = multiseed_loop(preset, args.threads, overrides + SEEDS_OPTIONS[name], SEEDS)
+            option_overrides[f"gankit_{name}"] = [f"--seeds 0-{SEEDS - 1}", *SEEDS_OPTIONS[name]]
+            seeds_per_step[f"gankit_{name}"] = SEEDS
+            continue
         extra_o, images_only = OPTIONS[name]
         if images_only and trainer.spec.kind != "image":
             continue
@@ -194,7 +228,8 @@ def bench_model(preset: str, args, rate: float) -> dict:
         for name in order:
             times[name].append(loops[name](steps))
         print("  repeat %d: %s" % (r + 1, ", ".join(
-            f"{k} {cfg.data.batch_size * steps / times[k][-1]:.0f} img/s" for k in names)), flush=True)
+            f"{k} {cfg.data.batch_size * seeds_per_step.get(k, 1) * steps / times[k][-1]:.0f} img/s"
+            for k in names)), flush=True)
 
     breakdown = overhead_breakdown(trainer, plain)
     B = cfg.data.batch_size
@@ -211,11 +246,12 @@ def bench_model(preset: str, args, rate: float) -> dict:
     result["ceiling_steps_per_s"] = ceiling_steps
     result["ceiling_img_per_s"] = ceiling_steps * B
     for name, ts in times.items():
-        ips = [B * steps / t for t in ts]
+        ips = [B * seeds_per_step.get(name, 1) * steps / t for t in ts]
         med = statistics.median(ips)
         result["loops"][name] = {"seconds": ts, "img_per_s": ips, "img_per_s_median": med,
                                  "steps_per_s_median": med / B,
                                  "us_per_step_median": 1e6 * statistics.median(ts) / steps,
+                                 "seeds_per_step": seeds_per_step.get(name, 1),
                                  "fraction_of_ceiling": med / result["ceiling_img_per_s"]}
     for base in ("plain", "plain_frozen_d", "gankit"):
         suffix = {"plain": "", "plain_frozen_d": "_vs_frozen_d", "gankit": "_vs_gankit"}[base]
@@ -347,6 +383,17 @@ def write_markdown(out: Path, report: dict) -> None:
                              + f" | {lo['img_per_s_median']:,.0f} | {lo['us_per_step_median']:,.0f} | "
                              f"**{lo['ratio_median']:.3f}** ({lo['ratio_per_repeat_median']:.3f}) | "
                              f"{lo['ratio_median_vs_gankit']:.3f} | {lo['fraction_of_ceiling']:.1%} |")
+            many = [n for n in options if r["loops"][n].get("seeds_per_step", 1) > 1]
+            if many:
+                S = r["loops"][many[0]]["seeds_per_step"]
+                lines += ["", f"Rows `seeds{S}*`: {S} independent runs (seeds 0-{S - 1}) trained as one batched "
+                          f"computation in this process (`gankit train {r['preset']} --seeds 0-{S - 1}`, timed "
+                          f"through `MultiSeedTrainer.fit()`); their images/s count all {S} seeds' batches and "
+                          f"their us/step is one iteration of all of them. Against one run of gankit fp32: "
+                          + "; ".join(f"`{n.removeprefix('gankit_')}` **{r['loops'][n]['ratio_median_vs_gankit']:.2f}x**"
+                                      f" the images/s, i.e. {S} runs take **{1 / r['loops'][n]['ratio_median_vs_gankit']:.2f}x**"
+                                      f" the time of {S} runs one after the other" for n in many)
+                          + f" (issue 12's target: <= 0.3x, i.e. >= {1 / 0.3:.2f}x images/s)."]
         if r.get("ema_update_us") is not None:
             lines += ["", f"The preset also keeps an EMA of G (`train.ema={r['preset_ema']}`), off in the rows above; "
                       f"one EMA update costs {r['ema_update_us']:,.0f} us, i.e. "
@@ -407,16 +454,17 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated presets ({', '.join(MODELS)})")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for throughput.md and throughput.json")
     ap.add_argument("--options", default=DEFAULT_OPTIONS,
-                    help=f"faster-path rows to time beside the plain loop, comma-separated from {', '.join(OPTIONS)} "
+                    help=f"faster-path rows to time beside the plain loop, comma-separated from {', '.join(OPTIONS)}, "
+                         f"{', '.join(SEEDS_OPTIONS)} (toy models only) "
                          f"(default {DEFAULT_OPTIONS}; '' for none)")
     ap.add_argument("--time-limit", type=float, default=0, help="stop starting repeats after this many seconds "
                     "(at least 1 repeat per model); the result is marked partial")
     ap.add_argument("--resume", action="store_true", help="keep the models already in the output JSON "
                     "(not partial) and time only the others")
     args = ap.parse_args(argv)
-    bad = [o for o in args.options.split(",") if o and o not in OPTIONS]
+    bad = [o for o in args.options.split(",") if o and o not in OPTIONS and o not in SEEDS_OPTIONS]
     if bad:
-        ap.error(f"unknown --options {', '.join(bad)}; choose from {', '.join(OPTIONS)}")
+        ap.error(f"unknown --options {', '.join(bad)}; choose from {', '.join([*OPTIONS, *SEEDS_OPTIONS])}")
     args.repeats = args.repeats or (2 if args.quick else 5)
     torch.set_num_threads(args.threads)
     t_start, cpu_start, load_start = time.perf_counter(), time.process_time(), os.getloadavg()

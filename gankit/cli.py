@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--jacobian-keep", type=float, metavar="F",
                    help="Jacobian truncation (Tanielian et al. 2020): draw N/F latents and keep the N where G's "
                         "Jacobian is smallest, dropping samples G stretches between separate modes (e.g. 0.9)")
+    s.add_argument("--dot-steps", type=int, metavar="N",
+                   help="discriminator optimal transport in latent space (Tanaka 2019): move each latent N Adam "
+                        "steps up D's score, no further than D's gain pays for (e.g. 30); no sample is dropped")
+    s.add_argument("--dot-scale", type=float, default=1.0, metavar="S",
+                   help="with --dot-steps: k_eff times S (1: the paper's rule; smaller trusts D more, e.g. 0.03)")
     s.add_argument("--standing-stats", type=int, metavar="B",
                    help="first re-estimate G's BatchNorm statistics from B batches of its own samples (BigGAN's "
                         "standing statistics; BigGAN-PyTorch uses 16)")
@@ -185,6 +190,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if args.drs else {}
         if args.jacobian_keep is not None:
             drs["jacobian_keep"] = args.jacobian_keep
+        if args.dot_steps is not None:
+            drs.update(dot_steps=args.dot_steps, dot_scale=args.dot_scale)
         if args.label is not None:
             model.label_index(args.label)  # a clear error before any work
         if args.standing_stats is not None:
@@ -201,6 +208,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         how = " by discriminator rejection sampling" if args.drs else ""
         if args.jacobian_keep is not None:
             how += f" by Jacobian truncation (kept the {args.jacobian_keep:g} of draws with the smallest Jacobian)"
+        if args.dot_steps is not None:
+            how += f", each latent moved by {args.dot_steps} steps of discriminator optimal transport (scale {args.dot_scale:g})"
         if model.last_rejection is not None:
             done = model.last_rejection
             if done.calibration_steps:

@@ -128,7 +128,8 @@ class LoadedGAN:
     def generate(self, n: Union[int, torch.Tensor], y: Any = None, *, seed: int = 0, label: Any = None,
                  batch_size: int = 256, truncation: Optional[float] = None, psi: Optional[float] = None,
                  drs: bool = False, drs_percentile: Optional[float] = None,
-                 drs_calibrate: Optional[int] = None, jacobian_keep: Optional[float] = None) -> torch.Tensor:
+                 drs_calibrate: Optional[int] = None, jacobian_keep: Optional[float] = None,
+                 dot_steps: Optional[int] = None, dot_scale: float = 1.0) -> torch.Tensor:
         """Raw generator outputs [n, *shape] (images in [-1, 1]).
 
         ``generate(n, seed=s, label=3)`` draws n latents with ``seed`` (and, for a conditional model,
@@ -139,6 +140,9 @@ class LoadedGAN:
         :data:`EMA_CALIBRATION_STEPS` for an EMA G, 0 for the raw G; see :meth:`rejection_sample`).
         ``jacobian_keep`` F: draw n / F latents and keep the n where G's Jacobian is smallest
         (:mod:`gankit.explore.jacobian`, Tanielian et al. 2020).
+        ``dot_steps`` N: move each latent by N steps of latent discriminator optimal transport with the
+        checkpoint's D (:mod:`gankit.explore.dot`, Tanaka 2019), k_eff times ``dot_scale``; given latents
+        are moved too.
         ``truncation`` T: latents truncated at T (given latents are truncated with ``seed``'s redraws);
         for a StyleGAN-style net (:attr:`psi_truncation`) T is psi, w_avg + psi (w - w_avg), in W.
         ``psi`` applies W truncation alone (to latents already truncated or not), for such nets only.
@@ -148,6 +152,9 @@ class LoadedGAN:
         if psi is not None and not self.psi_truncation:
             raise GankitError("psi truncation (toward the average w) needs a StyleGAN-style net (model.arch="
                               "stylegan); this one truncates z: use truncation=T")
+        if dot_steps is not None:
+            return self._dot(n, seed, dot_steps, dot_scale, drs or jacobian_keep is not None or truncation is not None
+                             or psi is not None or label is not None or y is not None)
         if isinstance(n, torch.Tensor):
             if drs or jacobian_keep is not None:
                 raise GankitError("rejection sampling and Jacobian truncation draw their own latents: call "
@@ -174,6 +181,23 @@ class LoadedGAN:
                                      batch_size=batch_size).x
         z, labels = self.latents(n, seed, label if label is not None else y, truncation)
         return self._run(z, labels, batch_size, psi)
+
+    def _dot(self, n: Union[int, torch.Tensor], seed: int, steps: int, scale: float, other: bool) -> torch.Tensor:
+        """G's outputs at latents moved by latent DOT (``n`` latents drawn with ``seed``, or given)."""
+        from gankit.explore.dot import check_applicable, dot_refine, effective_lipschitz
+
+        if other:
+            raise GankitError("--dot-steps moves latents of an unconditional model drawn from the prior; drop "
+                              "--drs / --jacobian-keep / --truncation / --label")
+        check_applicable(self.G, self.config.model.d_pack)
+        if not scale > 0:
+            raise GankitError(f"--dot-scale must be > 0 (it multiplies k_eff), got {scale}")
+        gen = torch.Generator().manual_seed(seed)
+        z = n.to(self.device) if isinstance(n, torch.Tensor) else self.G.sample_z(n, gen).to(self.device)
+        if z.dim() != 2 or z.shape[1] != self.G.latent_dim:
+            raise GankitError(f"latents must be [n, {self.G.latent_dim}], got {list(z.shape)}")
+        k_eff = effective_lipschitz(self.G, self.D, self.G.sample_z(1000, gen).to(self.device))
+        return dot_refine(self.G, self.D, z, k_eff * scale, steps=steps).x
 
     def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int,
              psi: Optional[float] = None) -> torch.Tensor:
@@ -257,11 +281,13 @@ class LoadedGAN:
         if per_class is not None and label is not None:
             raise GankitError("give --label or --per-class, not both")
         out.parent.mkdir(parents=True, exist_ok=True)
-        if drs.get("drs") or drs.get("jacobian_keep") is not None:
+        if drs.get("drs") or drs.get("jacobian_keep") is not None or drs.get("dot_steps") is not None:
             if truncation is not None:
-                raise GankitError("--drs / --jacobian-keep and --truncation both choose which latents to keep; use one")
+                raise GankitError("--drs / --jacobian-keep / --dot-steps and --truncation both choose the latents; "
+                                  "use one")
             if per_class is not None:
-                raise GankitError("--drs / --jacobian-keep sample unconditional models: drop --per-class")
+                raise GankitError("--drs / --jacobian-keep / --dot-steps sample unconditional models: drop "
+                                  "--per-class")
             z = y = None
             x = self.sample(n, seed, label, **drs)
         else:

@@ -1,0 +1,111 @@
+"""Latent-space discriminator optimal transport (gankit/explore/dot.py) against hand computations."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.explore.dot import dot_refine, dot_sample, effective_lipschitz
+from gankit.nets.base import Generator
+from gankit.nets.output import DOutput
+
+
+class IdentityG(Generator):
+    """G(z) = the noise units of z (InfoGAN code units, if any, are ignored)."""
+
+    def __init__(self, z_dim=2, codes=0, z_dist="normal"):
+        super().__init__(z_dim=z_dim, z_categories=codes, z_dist=z_dist)
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, z, y=None):
+        return z[:, :self.z_dim] * self.scale
+
+
+class LinearD(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.as_tensor(w, dtype=torch.float32))
+
+    def forward(self, x, y=None):
+        return DOutput(logits=x @ self.w)
+
+
+class BowlD(nn.Module):
+    """D(x) = -||x - c||^2 / 2: highest at c."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = nn.Parameter(torch.as_tensor(c, dtype=torch.float32))
+
+    def forward(self, x, y=None):
+        return DOutput(logits=-0.5 * (x - self.c).pow(2).sum(1))
+
+
+def test_effective_lipschitz_is_the_largest_pairwise_slope():
+    G, D = IdentityG().eval(), LinearD([3.0, 4.0]).eval()
+    # D(z) = 3 z1 + 4 z2; pairs: (0,0)-(1,0): 3/1; (0,0)-(0,2): 8/2 = 4; (1,0)-(0,2): |3 - 8| / sqrt(5)
+    z = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    assert effective_lipschitz(G, D, z) == pytest.approx(max(3.0, 4.0, 5 / math.sqrt(5)))
+    with pytest.raises(GankitError, match="at least 2"):
+        effective_lipschitz(G, D, z[:1])
+
+
+def test_refine_reaches_the_hand_minimizer_of_distance_minus_score():
+    # min_z ||z - z0|| + ||z - c||^2 / (2k): convex; if ||z0 - c|| > k the minimizer is c + k (z0 - c)/||z0 - c||
+    # (the subgradient condition), else z0 itself: far draws move to distance k of D's peak, near ones stay.
+    c = torch.tensor([1.0, -1.0])
+    G, D = IdentityG().eval(), BowlD(c).eval()
+    k = 0.5
+    z0 = torch.tensor([[4.0, 3.0], [1.2, -1.1], [-2.0, -1.0]])
+    res = dot_refine(G, D, z0, k, steps=3000, lr=0.01)
+    for i in range(3):
+        gap = float((z0[i] - c).norm())
+        want = c + k * (z0[i] - c) / gap if gap > k else z0[i]
+        torch.testing.assert_close(res.z[i], want, atol=2e-2, rtol=0)
+    assert res.moved[1] < 2e-2 and res.moved[0] == pytest.approx(float((z0[0] - c).norm()) - k, abs=2e-2)
+    hand_gain = -0.5 * ((res.z - c).pow(2).sum(1) - (z0 - c).pow(2).sum(1))
+    torch.testing.assert_close(res.gain, hand_gain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(res.x, res.z)  # G is the identity
+
+
+def test_each_sample_moves_alone_and_codes_stay():
+    c = torch.tensor([0.5, 0.5])
+    G, D = IdentityG(codes=3).eval(), BowlD(c).eval()
+    z0 = G.sample_z(6, torch.Generator().manual_seed(0))
+    together = dot_refine(G, D, z0, 1.0, steps=15, lr=0.05, batch_size=4)  # batches of 4 and 2
+    alone = torch.cat([dot_refine(G, D, z0[i:i + 1], 1.0, steps=15, lr=0.05).z for i in range(6)])
+    torch.testing.assert_close(together.z, alone, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(together.z[:, 2:], z0[:, 2:])  # the one-hot code units never move
+    assert all(p.requires_grad for p in [*G.parameters(), *D.parameters()])  # restored
+
+
+def test_uniform_prior_stays_in_its_box_and_zero_steps_change_nothing():
+    G, D = IdentityG(z_dist="uniform").eval(), LinearD([10.0, 0.0]).eval()
+    z0 = torch.tensor([[0.9, 0.0], [-0.5, 0.3]])
+    res = dot_refine(G, D, z0, 1.0, steps=200, lr=0.05)  # D pays 10 per unit of z1: pushed to the bound
+    assert float(res.z[:, 0].max()) <= 1.0 and res.z[0, 0] == pytest.approx(1.0)
+    same = dot_refine(G, D, z0, 1.0, steps=0)
+    torch.testing.assert_close(same.z, z0)
+
+
+def test_sample_draws_from_the_generator_and_refuses_what_has_no_meaning():
+    G, D = IdentityG(), BowlD([0.0, 0.0])
+    res = dot_sample(G, D, 5, torch.Generator().manual_seed(3), steps=5)
+    torch.testing.assert_close(res.z0, IdentityG().sample_z(5, torch.Generator().manual_seed(3)))
+    assert res.k_eff > 0 and res.x.shape == (5, 2)
+    with pytest.raises(GankitError, match="eval mode"):
+        dot_refine(G.train(), D.eval(), res.z0, 1.0)
+    with pytest.raises(GankitError, match="k_eff"):
+        dot_refine(G.eval(), D.eval(), res.z0, 0.0)
+    G.num_classes = 10
+    with pytest.raises(GankitError, match="conditional"):
+        dot_sample(G, D, 5, torch.Generator())
+
+
+def test_refine_works_under_no_grad():
+    G, D = IdentityG().eval(), BowlD([5.0, 0.0]).eval()
+    z0 = torch.zeros(3, 2)
+    with torch.no_grad():
+        res = dot_refine(G, D, z0, 1.0, steps=10, lr=0.1)
+    assert float(res.moved.min()) > 0.5
