@@ -76,3 +76,38 @@ def test_many_seeds_on_cuda_match_separate_runs(tmp_path):
         batched = final_tensors(path)
         for k in alone:
             torch.testing.assert_close(batched[k], alone[k], atol=1e-4, rtol=1e-4, msg=k)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs (NCCL refuses two ranks on one GPU, and "
+                    "torchrun with one process trains without a process group)")
+def test_torchrun_on_cuda_uses_nccl_and_resumes_exactly(tmp_path):
+    """torchrun on 2 GPUs: nccl chosen from the device, one rank per GPU, world size and backend recorded;
+    a resume under the same command ends where an uninterrupted run ends."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    n = 2
+    args = ["ring", *TINY_RING, *CUDA, "model.g_norm=none", "model.d_norm=none", "train.checkpoint_every=10",
+            "eval.final=false"]
+
+    def torchrun(*more):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+               "-m", "gankit", "train", *more, "--no-progress"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    torchrun(*args, "--steps", "20", "--out", str(whole))
+    torchrun(*args, "--steps", "10", "--out", str(part))
+    torchrun("--resume", str(part), "--steps", "20")
+    from gankit.training.rundir import RunDir
+
+    info = RunDir(whole).read_info()
+    assert info["world_size"] == n and info["backend"] == "nccl"
+    a, b = final_tensors(whole), final_tensors(part)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

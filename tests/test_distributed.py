@@ -64,6 +64,7 @@ def test_two_ranks_at_half_batch_match_one_rank_at_the_batch(two_rank_run, tmp_p
     manifest = ckpt.read_manifest(two_rank_run / "checkpoints" / f"step_{STEPS:07d}.json", verify=True)
     assert manifest["world_size"] == 2
     assert RunDir(two_rank_run).read_info()["world_size"] == 2
+    assert RunDir(two_rank_run).read_info()["backend"] == "gloo"
     _, state = ckpt.load_checkpoint(two_rank_run)
     assert len(state["ranks"]) == 2 and {"rng", "sampler"} <= set(state["ranks"][1])
     log = [r for r in RunDir(two_rank_run).read_log() if r["type"] == "train"]

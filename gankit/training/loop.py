@@ -295,7 +295,7 @@ class Trainer(TrainerState):
         self._duties = make_duties(t.tensorboard, run.path if run else None, self.step)
         if run:
             trained_before = run.begin_segment(self.step, t.steps, name=self.cfg.name, gankit=__version__,
-                                               world_size=self.ranks.world)
+                                               world_size=self.ranks.world, backend=self.ranks.backend)
             for message in self.warnings:
                 log.write({"type": "warning", "step": self.step, "message": message})
             if self.step == 0:
