@@ -291,9 +291,12 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list,
          "discriminator optimal transport (Tanaka 2019, `gankit sample --dot-steps 30 --dot-scale s`): every "
          f"draw kept and moved by {DOT_STEPS} Adam steps (lr {DOT_LR}) on ||z - z0|| - D(G(z)) / (s k_eff), k_eff the "
          "largest slope of D o G between pairs of 1,000 further draws; D as trained (not calibrated), the plain "
-         "rows' latent seeds; s = 1 is the paper's rule, a smaller s trusts D more. It does not read K.", "",
-         "| dataset | sampling | seeds | modes mean (min) | HQ % mean (min) | KL mean | acceptance (min) | "
-         "all modes and >= 95% HQ on every seed? |", "|---|---|---|---|---|---|---|---|"]
+         "rows' latent seeds; s = 1 is the paper's rule, a smaller s trusts D more. It does not read K. "
+         "`spread`: the RMS offset of the high-quality samples from their nearest mean in units of the data's "
+         "std, on the worst sampling seed (`gankit.metrics.modes.mode_metrics`; a perfect sampler scores 0.97): "
+         "below it, the sampler makes each mode narrower than the data's.", "",
+         "| dataset | sampling | seeds | modes mean (min) | HQ % mean (min) | KL mean | spread | acceptance (min) | "
+         "all modes and >= 95% HQ on every seed? |", "|---|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
         recs = [done[(ds, s)] for s in range(args.seeds) if (ds, s) in done]
         if not recs:
@@ -312,10 +315,11 @@ def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list,
             acc = [r["acceptance"] for r in rs if "acceptance" in r]
             L.append(f"| {ds} | {name} | {s['seeds']} | {s['modes_mean']:.1f} ({s['modes_min']}) | "
                      f"{s['hq_mean']:.1f} ({s['hq_min']:.1f}) | {sum(kls) / len(kls) if kls else float('nan'):.3f} | "
+                     f"{'-' if s['spread_mean'] is None else format(s['spread_mean'], '.2f')} | "
                      f"{(f'{100 * sum(acc) / len(acc):.1f}% ({100 * min(acc):.1f}%)') if acc else '-'} | "
                      f"{'yes' if s['target_met'] and s['seeds'] >= args.seeds else 'no'} |")
         if len(recs) < args.seeds:
-            L.append(f"| {ds} | **partial**: {len(recs)} of {args.seeds} seeds | | | | | | |")
+            L.append(f"| {ds} | **partial**: {len(recs)} of {args.seeds} seeds | | | | | | | |")
     (RESULTS / f"modes_notk{args.tag}.md").write_text("\n".join(L) + "\n")
     print(f"wrote {RESULTS / f'modes_notk{args.tag}.md'}")
 
