@@ -109,3 +109,33 @@ def test_refine_works_under_no_grad():
     with torch.no_grad():
         res = dot_refine(G, D, z0, 1.0, steps=10, lr=0.1)
     assert float(res.moved.min()) > 0.5
+
+
+def test_dot_on_an_image_checkpoint_matches_the_module_and_the_cli_says_so(tmp_path):
+    import numpy as np
+
+    import gankit
+    from gankit.explore.dot import effective_lipschitz
+    from helpers import TINY_DIGITS, gankit as cli
+
+    run = tmp_path / "run"
+    gankit.train("digits", TINY_DIGITS, out=run, steps=3, progress=False)
+    model = gankit.load(run)
+    out = model.save_samples(tmp_path / "d.npz", 6, seed=4, dot_steps=3, dot_scale=0.5)
+    x = np.load(out)["x"]
+    # by hand: the seed's 6 draws, then 1,000 more for k_eff, moved by dot_refine
+    G, D = model.G.eval(), model.D.eval()
+    gen = torch.Generator().manual_seed(4)
+    z = G.sample_z(6, gen)
+    k = effective_lipschitz(G, D, G.sample_z(1000, gen))
+    want = model.to_data(dot_refine(G, D, z, 0.5 * k, steps=3).x)
+    np.testing.assert_array_equal(x, want)
+    with pytest.raises(GankitError, match="drop --per-class"):
+        model.save_samples(tmp_path / "k.png", 6, per_class=2, dot_steps=3)
+    with pytest.raises(GankitError, match="drop --drs"):
+        model.generate(6, dot_steps=3, jacobian_keep=0.5)
+    proc = cli("sample", str(run), "--n", "6", "--dot-steps", "2", "--out", str(tmp_path / "x.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert "discriminator optimal transport" in proc.stdout and (tmp_path / "x.png").is_file()
+    bad = cli("sample", str(run), "--n", "6", "--dot-steps", "2", "--dot-scale", "0", "--out", str(tmp_path / "y.png"))
+    assert bad.returncode != 0 and "--dot-scale must be > 0" in bad.stderr
