@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="discriminator optimal transport in latent space (Tanaka 2019): move each latent N Adam "
                         "steps up D's score, no further than D's gain pays for (e.g. 30); no sample is dropped")
     s.add_argument("--dot-scale", type=float, default=1.0, metavar="S",
-                   help="with --dot-steps: k_eff times S (1: the paper's rule; smaller trusts D more, e.g. 0.03)")
+                   help="with --dot-steps: k_eff times S (1: the paper's rule; smaller trusts D more: 0.1 met the "
+                        "grid's mode target, docs/tricks.md)")
     s.add_argument("--standing-stats", type=int, metavar="B",
                    help="first re-estimate G's BatchNorm statistics from B batches of its own samples (BigGAN's "
                         "standing statistics; BigGAN-PyTorch uses 16)")

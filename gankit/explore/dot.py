@@ -128,8 +128,8 @@ def dot_sample(G: nn.Module, D: nn.Module, n: int, generator: torch.Generator, *
     """``n`` prior draws (from ``generator``), moved by latent DOT. ``k_eff`` None: estimated on
     ``k_eff_draws`` further draws of the same generator, after the n. ``scale`` multiplies k_eff: 1 is the
     paper's rule (a draw moves only where D's slope matches its steepest); a smaller scale trusts D more
-    and moves draws further up its score (on the 25-Gaussian grid, 0.03 brought the off-mode samples in:
-    ``benchmarks/results/modes_notk_dot.md``)."""
+    and moves draws further up its score (on the 25-Gaussian grid, 0.1 brought the off-mode samples in on
+    every seed: ``benchmarks/results/modes_notk_dot.md``)."""
     if n < 1:
         raise GankitError(f"--n must be >= 1, got {n}")
     if not scale > 0:
