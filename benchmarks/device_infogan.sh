@@ -3,17 +3,19 @@
 # one prepared script: VARIANTS recipes of preset fashion-infogan side by side on the one GPU, each
 # `benchmarks/infogan.py --no-control --seeds SEEDS` in its own process and folder ($RES/vK), every finished
 # seed appended to that folder's infogan_runs.jsonl at once (a timeout keeps the seeds done). Results go to
-# $OUT/infogan/vK/; merge them into benchmarks/results/infogan_sweep_runs.jsonl and write the table with
+# $RES/infogan/vK/ and, packed, to $OUT/infogan.tgz (the device tool brings back only a few files: one
+# archive keeps them all; its first call, on 2026-12-04, lost five folders' logs that way); merge them into benchmarks/results/infogan_sweep_runs.jsonl and write the table with
 # `python benchmarks/infogan.py --sweep-table benchmarks/results/infogan_sweep_runs.jsonl`.
 set -u
 OUT=${OUT:-/tmp/device-out}
+RES=${RES:-/tmp/device-res}
 LIMIT_S=${LIMIT_S:-480}
 SEEDS=${SEEDS:-3}
 DEV=${DEV:-cuda}  # DEV=cpu STEPS_SCALE=0.002 for a dry run on a CPU-only machine
 STEPS_SCALE=${STEPS_SCALE:-1}
 PY=${PY:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
-mkdir -p "$OUT/infogan"
+mkdir -p "$OUT" "$RES/infogan"
 { date -u; nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1; nproc
   $PY -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available())'
 } > "$OUT/machine.txt" 2>&1
@@ -34,13 +36,14 @@ for v in "${VARIANTS[@]}"; do
   steps=$(awk -v s="${v%%|*}" -v k="$STEPS_SCALE" 'BEGIN { printf "%d", s * k }')
   sets=""
   for kv in ${v#*|}; do sets="$sets --set $kv"; done
-  mkdir -p "$OUT/infogan/v$i"
+  mkdir -p "$RES/infogan/v$i"
   timeout "$LIMIT_S" $PY benchmarks/infogan.py --preset fashion-infogan --no-control --seeds "$SEEDS" --resume \
-    --steps "$steps" --set train.device=$DEV $sets --out "$OUT/infogan/v$i" --workdir "/tmp/ig/v$i" \
-    > "$OUT/infogan/v$i/log.txt" 2>&1 &
+    --steps "$steps" --set train.device=$DEV $sets --out "$RES/infogan/v$i" --workdir "/tmp/ig/v$i" \
+    > "$RES/infogan/v$i/log.txt" 2>&1 &
   i=$((i + 1))
 done
 wait
-for d in "$OUT"/infogan/v*; do echo "== $d"; grep -h q_cluster_accuracy "$d"/infogan_runs.jsonl 2>/dev/null \
+tar -czf "$OUT/infogan.tgz" -C "$RES" infogan
+for d in "$RES"/infogan/v*; do echo "== $d"; grep -h q_cluster_accuracy "$d"/infogan_runs.jsonl 2>/dev/null \
   | $PY -c 'import json,sys; [print(r["extra"], r["steps"], r["seed"], round(r["q_cluster_accuracy"],3), round(r["generated_code_accuracy"],3), r["train_seconds"]) for r in map(json.loads, sys.stdin)]'
   tail -2 "$d/log.txt"; done
