@@ -263,19 +263,14 @@ def run_group(tasks: list[dict]) -> list[dict]:
 
     from gankit.config import load_config
     from gankit.errors import GankitError
-    from gankit.training.loop import Trainer
-    from gankit.training.multiseed import MultiSeedTrainer, get_rng
+    from gankit.training.multiseed import batch_new_runs
 
     torch.set_num_threads(tasks[0]["threads"])
     t0 = time.perf_counter()
-    trainers, rng = [], []
-    for task in tasks:
-        cfg = load_config(task["config"], [f"train.seed={task['seed']}", f"train.threads={task['threads']}",
-                                           "train.log_every=1000000"])
-        trainers.append(Trainer(cfg, run=None, progress=False))
-        rng.append(get_rng(trainers[-1].device))
-    multi = MultiSeedTrainer(trainers, progress=False)
-    multi.capture_rng(rng)
+    multi = batch_new_runs([load_config(task["config"], [f"train.seed={task['seed']}",
+                                                         f"train.threads={task['threads']}",
+                                                         "train.log_every=1000000"]) for task in tasks],
+                           progress=False)
     try:
         multi.fit()
     except GankitError:
@@ -283,7 +278,7 @@ def run_group(tasks: list[dict]) -> list[dict]:
     multi.sync()
     share = (time.perf_counter() - t0) / len(tasks)
     records = []
-    for task, trainer in zip(tasks, trainers):
+    for task, trainer in zip(tasks, multi.trainers):
         record = {k: task[k] for k in ("row", "dataset", "seed")}
         record.update(score_samples(trainer, task))
         record["seconds"] = round(share, 2)  # this seed's share of the batched process

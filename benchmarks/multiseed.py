@@ -45,16 +45,11 @@ def micro(seeds: int, iters: int, repeats: int, device: str = "cpu") -> dict:
 
     from gankit.config import load_config
     from gankit.training.loop import Trainer
-    from gankit.training.multiseed import MultiSeedTrainer, get_rng
+    from gankit.training.multiseed import batch_new_runs
 
     torch.set_num_threads(1)
-    trainers, rng = [], []
-    for s in range(seeds):
-        trainers.append(Trainer(load_config("ring", [f"train.seed={s}", "eval.final=false", f"train.device={device}"]),
-                                None, progress=False))
-        rng.append(get_rng(trainers[-1].device))
-    multi = MultiSeedTrainer(trainers, progress=False)
-    multi.capture_rng(rng)
+    multi = batch_new_runs([load_config("ring", [f"train.seed={s}", "eval.final=false", f"train.device={device}"])
+                            for s in range(seeds)], progress=False)
     single = Trainer(load_config("ring", ["train.seed=0", "eval.final=false", f"train.device={device}"]), None,
                      progress=False)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)

@@ -124,15 +124,10 @@ def time_gankit(trainer: Trainer, steps: int) -> float:
 def multiseed_loop(preset: str, threads: int, overrides: list[str], seeds: int):
     """``seeds`` runs of ``preset`` (seeds 0..seeds-1) batched in one MultiSeedTrainer, without run folders;
     returns the function that times ``steps`` more iterations of all of them through its ``fit()``."""
-    from gankit.training.multiseed import MultiSeedTrainer, get_rng
+    from gankit.training.multiseed import batch_new_runs
 
-    trainers, rng = [], []
-    for seed in range(seeds):
-        cfg, _ = build_config(preset, threads, overrides + [f"train.seed={seed}"])
-        trainers.append(Trainer(cfg, None, progress=False))
-        rng.append(get_rng(trainers[-1].device))
-    multi = MultiSeedTrainer(trainers, progress=False)
-    multi.capture_rng(rng)
+    multi = batch_new_runs([build_config(preset, threads, overrides + [f"train.seed={seed}"])[0]
+                            for seed in range(seeds)], progress=False)
 
     def timed(steps: int) -> float:
         multi.cfg.train.steps = multi.step + steps

@@ -21,7 +21,7 @@ InfoGAN codes stay as drawn), and a uniform prior's draws are clamped to [-1, 1]
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -88,57 +88,52 @@ def dot_refine(G: nn.Module, D: nn.Module, z0: torch.Tensor, k_eff: float, *, st
     zd = G.z_dim
     uniform = getattr(G, "z_dist", "normal") == "uniform"
     outs, gains, moved = [], [], []
-    params = [p for p in [*G.parameters(), *D.parameters()]]
-    was = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        for start in range(0, z0.shape[0], batch_size):
-            base = z0[start:start + batch_size]
-            rest = base[:, zd:]
-            noise = base[:, :zd].clone().requires_grad_(True)
-            opt = torch.optim.Adam([noise], lr=lr)
-            with torch.no_grad():
-                before = _score(G, D, base)
-            for _ in range(steps):
-                opt.zero_grad(set_to_none=True)
-                with torch.enable_grad():  # also when called under no_grad (sampling code usually is)
-                    dist = ((noise - base[:, :zd]).pow(2).sum(1) + DELTA ** 2).sqrt()
-                    loss = (dist - _score(G, D, torch.cat([noise, rest], 1)) / k_eff).sum()
-                    loss.backward()
-                opt.step()
-                if uniform:
-                    with torch.no_grad():
-                        noise.clamp_(-1.0, 1.0)
-            z = torch.cat([noise.detach(), rest], 1)
-            with torch.no_grad():
-                x = G(z)
-                gains.append((D(x).logits.reshape(-1) - before).cpu())
-            outs.append(x.cpu())
-            moved.append(z.cpu())
-    finally:
-        for p, w in zip(params, was):
-            p.requires_grad_(w)
+    for start in range(0, z0.shape[0], batch_size):
+        base = z0[start:start + batch_size]
+        rest = base[:, zd:]
+        noise = base[:, :zd].clone().requires_grad_(True)
+        opt = torch.optim.Adam([noise], lr=lr)
+        with torch.no_grad():
+            before = _score(G, D, base)
+        for _ in range(steps):
+            with torch.enable_grad():  # also when called under no_grad (sampling code usually is)
+                dist = ((noise - base[:, :zd]).pow(2).sum(1) + DELTA ** 2).sqrt()
+                loss = (dist - _score(G, D, torch.cat([noise, rest], 1)) / k_eff).sum()
+                # the gradient for the latents alone: G's and D's parameters get none
+                noise.grad = torch.autograd.grad(loss, noise)[0]
+            opt.step()
+            if uniform:
+                with torch.no_grad():
+                    noise.clamp_(-1.0, 1.0)
+        z = torch.cat([noise.detach(), rest], 1)
+        with torch.no_grad():
+            x = G(z)
+            gains.append((D(x).logits.reshape(-1) - before).cpu())
+        outs.append(x.cpu())
+        moved.append(z.cpu())
     return DOTResult(x=torch.cat(outs), z=torch.cat(moved), z0=z0.cpu(), k_eff=k_eff, gain=torch.cat(gains))
 
 
-def dot_sample(G: nn.Module, D: nn.Module, n: int, generator: torch.Generator, *, steps: int = DEFAULT_STEPS,
-               lr: float = DEFAULT_LR, k_eff: Optional[float] = None, scale: float = 1.0,
-               k_eff_draws: int = 1000) -> DOTResult:
-    """``n`` prior draws (from ``generator``), moved by latent DOT. ``k_eff`` None: estimated on
-    ``k_eff_draws`` further draws of the same generator, after the n. ``scale`` multiplies k_eff: 1 is the
+def dot_sample(G: nn.Module, D: nn.Module, n: Union[int, torch.Tensor], generator: torch.Generator, *,
+               steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, k_eff: Optional[float] = None,
+               scale: float = 1.0, k_eff_draws: int = 1000, d_pack: int = 1) -> DOTResult:
+    """``n`` prior draws (from ``generator``; or the given latents [n, latent_dim]), moved by latent DOT.
+    ``k_eff`` None: estimated on ``k_eff_draws`` further draws of the same generator, after the n. ``scale``
+    multiplies k_eff: 1 is the
     paper's rule (a draw moves only where D's slope matches its steepest); a smaller scale trusts D more
     and moves draws further up its score (on the 25-Gaussian grid, 0.1 brought the off-mode samples in on
     every seed: ``benchmarks/results/modes_notk_dot.md``)."""
-    if n < 1:
+    if not isinstance(n, torch.Tensor) and n < 1:
         raise GankitError(f"--n must be >= 1, got {n}")
     if not scale > 0:
         raise GankitError(f"--dot-scale must be > 0 (it multiplies k_eff), got {scale}")
-    check_applicable(G)
+    check_applicable(G, d_pack)
     G.eval()
     D.eval()
     device = next(G.parameters()).device
-    z0 = G.sample_z(n, generator).to(device)
+    z0 = n.to(device) if isinstance(n, torch.Tensor) else G.sample_z(n, generator).to(device)
+    if z0.dim() != 2 or z0.shape[1] != G.latent_dim:
+        raise GankitError(f"latents must be [n, {G.latent_dim}], got {list(z0.shape)}")
     if k_eff is None:
         k_eff = effective_lipschitz(G, D, G.sample_z(k_eff_draws, generator).to(device))
     return dot_refine(G, D, z0, k_eff * scale, steps=steps, lr=lr)

@@ -184,20 +184,13 @@ class LoadedGAN:
 
     def _dot(self, n: Union[int, torch.Tensor], seed: int, steps: int, scale: float, other: bool) -> torch.Tensor:
         """G's outputs at latents moved by latent DOT (``n`` latents drawn with ``seed``, or given)."""
-        from gankit.explore.dot import check_applicable, dot_refine, effective_lipschitz
+        from gankit.explore.dot import dot_sample
 
         if other:
             raise GankitError("--dot-steps moves latents of an unconditional model drawn from the prior; drop "
                               "--drs / --jacobian-keep / --truncation / --label")
-        check_applicable(self.G, self.config.model.d_pack)
-        if not scale > 0:
-            raise GankitError(f"--dot-scale must be > 0 (it multiplies k_eff), got {scale}")
-        gen = torch.Generator().manual_seed(seed)
-        z = n.to(self.device) if isinstance(n, torch.Tensor) else self.G.sample_z(n, gen).to(self.device)
-        if z.dim() != 2 or z.shape[1] != self.G.latent_dim:
-            raise GankitError(f"latents must be [n, {self.G.latent_dim}], got {list(z.shape)}")
-        k_eff = effective_lipschitz(self.G, self.D, self.G.sample_z(1000, gen).to(self.device))
-        return dot_refine(self.G, self.D, z, k_eff * scale, steps=steps).x
+        return dot_sample(self.G, self.D, n, torch.Generator().manual_seed(seed), steps=steps, scale=scale,
+                          d_pack=self.config.model.d_pack).x
 
     def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int,
              psi: Optional[float] = None) -> torch.Tensor:

@@ -365,6 +365,20 @@ class MultiSeedTrainer:
         return last
 
 
+def batch_new_runs(cfgs: Sequence[Config], runs: Optional[Sequence[Any]] = None,
+                   progress: bool = True) -> MultiSeedTrainer:
+    """The seeds' new runs (one config each, differing in ``train.seed``; run folders optional), each
+    Trainer built as a separate run builds it, then batched: each seed's RNG stream is captured right after
+    its Trainer is built, the stream a separate run with that seed draws its latents from."""
+    trainers, rng = [], []
+    for cfg, run in zip(cfgs, runs if runs is not None else [None] * len(cfgs)):
+        trainers.append(Trainer(cfg, run, progress=False))
+        rng.append(get_rng(trainers[-1].device))
+    multi = MultiSeedTrainer(trainers, progress=progress)
+    multi.capture_rng(rng)
+    return multi
+
+
 def seed_dir(base: Path, seed: int) -> Path:
     """The run folder of one seed of a many-seeds run: ``BASE_seedK``."""
     return base.parent / f"{base.name}_seed{seed}"
@@ -382,18 +396,13 @@ def train_seeds(config: Any, overrides: Optional[list[str]], seeds: Sequence[int
     base_cfg = load_config(config, overrides)
     check_supported(base_cfg)
     base = Path(out) if out else default_out(base_cfg.name)
-    trainers, rng, runs = [], [], []
-    for seed in seeds:
-        cfg = load_config(config, overrides + [f"train.seed={seed}"])
-        run = RunDir(seed_dir(base, seed))
+    cfgs = [load_config(config, overrides + [f"train.seed={seed}"]) for seed in seeds]
+    runs = [RunDir(seed_dir(base, seed)) for seed in seeds]
+    for cfg, run in zip(cfgs, runs):
         run.check_new(cfg)
-        trainers.append(Trainer(cfg, run, progress=False))
-        rng.append(get_rng(trainers[-1].device))  # the stream a separate run with this seed draws its latents from
-        runs.append(run)
-    for tr, run in zip(trainers, runs):
+    multi = batch_new_runs(cfgs, runs, progress=progress)
+    for tr, run in zip(multi.trainers, runs):
         run.create(tr.cfg)
-    multi = MultiSeedTrainer(trainers, progress=progress)
-    multi.capture_rng(rng)
     multi.fit()
     return [run.path for run in runs]
 
