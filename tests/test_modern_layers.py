@@ -42,7 +42,10 @@ def test_spectral_norm_largest_singular_value_is_one_after_power_iterations(laye
     net.train()
     x = torch.randint(10, (2,)) if isinstance(layer, nn.Embedding) else (
         torch.randn(2, 20) if isinstance(layer, nn.Linear) else torch.randn(2, layer.in_channels, 6, 6))
-    for _ in range(50):  # one power iteration per training forward pass
+    # one power iteration per training forward pass; the layer's initial weights come from the RNG state at
+    # collection (parametrize builds it before the seed above), so converge well past the tolerance: 50
+    # iterations left 1.07e-3 on one CI run
+    for _ in range(200):
         net(x)
     dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
     assert _sigma(layer.parametrizations.weight.original, dim) > 2.0
