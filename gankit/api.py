@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from gankit.config import Config, load_config, preset_names
 from gankit.errors import GankitError
@@ -67,8 +67,13 @@ def train(config: Union[str, Path, dict, Config] = "digits", overrides: Optional
     trainer = Trainer(cfg, run, progress=progress and main)  # fails on bad data before touching the folder
     if run is not None:
         run.create(cfg)
-    last = trainer.fit()
-    trainer.close()
+        run.acquire()
+    try:
+        last = trainer.fit()
+        trainer.close()
+    finally:
+        if run is not None:
+            run.release()
     return RunResult(run.path if run is not None else None, trainer.step, last)
 
 
@@ -77,17 +82,30 @@ def resume(path: Union[str, Path], steps: Optional[int] = None, progress: bool =
 
     ``steps`` raises (or lowers) the run's total number of generator steps.
     """
-    from gankit.training import checkpoint as ckpt
     from gankit.training.distributed import env_rank
-    from gankit.training.loop import Trainer
     from gankit.training.rundir import RunDir
 
     main = env_rank() == 0  # under torchrun every rank reads the checkpoint; only rank 0 writes
     run = RunDir(Path(path))
     if not run.path.is_dir():
         raise GankitError(f"--resume {run.path}: no such run folder")
+    if main:
+        run.acquire()
+    try:
+        return _resume(run, main, steps, progress)
+    finally:
+        run.release()
+
+
+def _resume(run: Any, main: bool, steps: Optional[int], progress: bool) -> RunResult:
+    from gankit.training import checkpoint as ckpt
+    from gankit.training.distributed import same_on_every_rank
+    from gankit.training.loop import Trainer
+
     manifest, state, cfg, latest = ckpt.resume_point(run, steps)
     trainer = Trainer(cfg, run if main else None, progress=progress and main)
+    # each rank read the folder itself: a job still writing it would have them start at different steps
+    same_on_every_rank(manifest["step"] if manifest else 0, trainer.ranks, f"the latest checkpoint of {run.path}")
     if manifest is not None:
         check_same_classes(manifest.get("data", {}), trainer.spec, str(latest))
     if state is not None:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -39,6 +40,31 @@ def torchrun(*args, script=("-m", "gankit.cli"), popen=False, timeout=180):
                                 cwd=ROOT, start_new_session=True)
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
     return res
+
+
+def process_tree(pid):
+    """``pid`` and all its descendants (torchrun starts each worker in a session of its own, so
+    killing torchrun's process group leaves the workers running)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
 
 
 def weights_at(run, step):
@@ -87,9 +113,14 @@ def test_sigkill_then_resume_is_bitwise_the_uninterrupted_run(two_rank_run, tmp_
     deadline = time.time() + 120
     while not target.exists() and job.poll() is None and time.time() < deadline:
         time.sleep(0.01)
-    os.killpg(job.pid, signal.SIGKILL)  # torchrun and both workers, mid-run
+    tree = process_tree(job.pid)
+    assert len(tree) >= 3, f"torchrun and its 2 workers expected, found {tree}"
+    for pid in tree:  # torchrun and both workers at once, mid-run: as a machine that dies
+        os.kill(pid, signal.SIGKILL)
     job.wait()
-    time.sleep(0.5)
+    for pid in tree[1:]:
+        while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+            time.sleep(0.01)
     latest = ckpt.latest_checkpoint(out / "checkpoints")
     assert latest is not None
     killed_at = ckpt.read_manifest(latest)["step"]

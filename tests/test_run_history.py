@@ -135,3 +135,28 @@ def test_report_shows_a_cheap_final_score_and_how_it_was_computed(tmp_path):
     gankit.train("ring", TINY_RING + ["eval.final=false"], out=off, steps=4, progress=False)
     assert not (off / "eval.jsonl").exists() and "modes (step" not in (off / "report.html").read_text()
 
+
+
+def test_a_run_being_trained_cannot_be_resumed_by_another_process(tmp_path):
+    import subprocess
+    import sys
+
+    from gankit.errors import GankitError
+
+    run = tmp_path / "run"
+    gankit.train("ring", RING, out=run, steps=5, progress=False)
+    # another process holds the run's lock, as a training job (or a worker orphaned by a killed torchrun) does
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from gankit.training.rundir import RunDir; "
+                               "r = RunDir(sys.argv[1]); r.acquire(); print('held', flush=True); sys.stdin.read()",
+                               str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = (run / "log.jsonl").read_text()
+        with pytest.raises(GankitError, match=rf"being trained by pid {holder.pid} on .*\.lock.*stop it"):
+            gankit.resume(run, steps=10, progress=False)
+        assert (run / "log.jsonl").read_text() == before  # refused before touching anything
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    gankit.resume(run, steps=10, progress=False)  # the holder's exit let go of the lock
+    assert _info(run)["step"] == 10

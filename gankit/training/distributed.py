@@ -201,6 +201,18 @@ def broadcast(obj: Any, ranks: Ranks) -> Any:
     return box[0]
 
 
+def same_on_every_rank(value: Any, ranks: Ranks, what: str) -> None:
+    """Refuse to go on unless every rank holds the same ``value`` (raised on every rank, so none waits)."""
+    if not ranks.active:
+        return
+    values: list = [None] * ranks.world
+    tdist.all_gather_object(values, value)
+    if any(v != values[0] for v in values):
+        seen = ", ".join(f"rank {r}: {v}" for r, v in enumerate(values))
+        raise GankitError(f"the ranks disagree on {what} ({seen}): another process is probably still writing "
+                          f"the run; stop it, then resume")
+
+
 def barrier(ranks: Ranks) -> None:
     if ranks.active:
         tdist.barrier()

@@ -401,27 +401,42 @@ def train_seeds(config: Any, overrides: Optional[list[str]], seeds: Sequence[int
     for cfg, run in zip(cfgs, runs):
         run.check_new(cfg)
     multi = batch_new_runs(cfgs, runs, progress=progress)
-    for tr, run in zip(multi.trainers, runs):
-        run.create(tr.cfg)
-    multi.fit()
+    try:
+        for tr, run in zip(multi.trainers, runs):
+            run.create(tr.cfg)
+            run.acquire()
+        multi.fit()
+    finally:
+        for run in runs:
+            run.release()
     return [run.path for run in runs]
 
 
 def resume_seeds(base: Any, seeds: Sequence[int], steps: Optional[int] = None, progress: bool = True) -> list[Path]:
     """Continue the runs ``BASE_seedK`` of a many-seeds run, batched, from their latest checkpoints
     (which must be at the same step)."""
-    from gankit.api import check_same_classes
-    from gankit.fileio import atomic_write_text
-    from gankit.training import checkpoint as ckpt
     from gankit.training.rundir import RunDir
 
     base = Path(base)
+    runs = [RunDir(seed_dir(base, seed)) for seed in seeds]
+    try:
+        return _resume_seeds(base, runs, steps, progress)
+    finally:
+        for run in runs:
+            run.release()
+
+
+def _resume_seeds(base: Path, runs: list, steps: Optional[int], progress: bool) -> list[Path]:
+    from gankit.api import check_same_classes
+    from gankit.fileio import atomic_write_text
+    from gankit.training import checkpoint as ckpt
+
     trainers, rng = [], []
-    for seed in seeds:
-        run = RunDir(seed_dir(base, seed))
+    for run in runs:
         if not run.path.is_dir():
             raise GankitError(f"--resume {base} --seeds: no run folder {run.path} (the folders of a many-seeds "
                               f"run are BASE_seedK; pass BASE)")
+        run.acquire()
         manifest, state, cfg, latest = ckpt.resume_point(run, steps)
         check_supported(cfg)
         tr = Trainer(cfg, run, progress=False)

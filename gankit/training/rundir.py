@@ -9,12 +9,14 @@ Layout::
     checkpoints/       step_NNNNNNN.safetensors + step_NNNNNNN.json; best.* when eval.best is set
     samples/           step_NNNNNNN.png snapshots from a fixed latent batch
     report.html        the static report
+    .lock              held (flock) by the process that trains the run: a second one is refused
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -35,6 +37,8 @@ class RunDir:
         self.log_file = self.path / "log.jsonl"
         self.eval_file = self.path / "eval.jsonl"
         self.info_file = self.path / "run.json"
+        self.lock_file = self.path / ".lock"
+        self._lock: Optional[Any] = None
 
     # ---- creating and checking
     def check_new(self, cfg: Config) -> None:
@@ -77,6 +81,44 @@ class RunDir:
         if not self.config_file.is_file():
             raise GankitError(f"{self.path} is not a gankit run: it has no config.yaml")
         return stored_config(self.read_config_dict())
+
+    # ---- one writer at a time
+    def acquire(self) -> None:
+        """Take the run's lock for this process, or refuse: another process trains this run.
+
+        An advisory ``flock`` on ``.lock``: the kernel drops it when its holder exits, however it exits
+        (a crash or SIGKILL leaves nothing to clean up). Where the file system has no flock the run
+        is not locked."""
+        if self._lock is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # not POSIX
+            return
+        handle = open(self.lock_file, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise GankitError(f"{self.path} is being trained by {holder}, which still holds {self.lock_file}; "
+                              f"wait for it to finish or stop it (if you killed torchrun with SIGKILL, its "
+                              f"workers may still run: kill them), then resume") from None
+        except OSError:  # a file system without flock
+            handle.close()
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def release(self) -> None:
+        """Let go of the lock :meth:`acquire` took (the file stays; the lock is what counts)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # ---- log
     def truncate_log(self, step: int) -> None:
