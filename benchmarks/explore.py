@@ -1,4 +1,4 @@
-"""What a trained Fashion-MNIST generator (and its discriminator) can do: three measurements.
+"""What a trained Fashion-MNIST generator (and its discriminator) can do: four measurements.
 
 1. Truncation curve: precision, recall, density, coverage and FID (the shipped classifier's features,
    10,000 samples against the test split) for T in --truncation. The lecture's claim to check:
@@ -7,7 +7,11 @@
    the target-class rate before and after, by the guiding (shipped) classifier and by the
    independent pixel k-NN judge; and, as the judge's own calibration, its accuracy on the real test
    images of that class.
-3. Transfer probe (the DCGAN paper's CIFAR-10 experiment, on Fashion-MNIST): a logistic regression on
+3. Discriminator optimal transport (Tanaka 2019, ``gankit sample --dot-steps``): FID, precision,
+   recall, density and coverage of --dot-n samples whose latents were moved by DOT at each scale of
+   --dot-scales, beside the same latents unmoved (the same n: FID's bias depends on n). On the toy grid
+   DOT at scale 0.1 brought every mode in (benchmarks/results/modes_notk_dot.md); does it help images?
+4. Transfer probe (the DCGAN paper's CIFAR-10 experiment, on Fashion-MNIST): a logistic regression on
    D's features (every activation max-pooled to 4x4, ``gankit features``) of --probe-train training
    images, tested on the whole test split; beside raw pixels, the same D architecture with random
    weights (a control: random conv features are known to be strong), and the shipped supervised
@@ -81,6 +85,22 @@ def guide_section(model, n: int, classes: list[int]) -> dict:
     return {"rows": rows, "n": n, "judge_accuracy_real": float((judge_real == test.y.numpy()).mean())}
 
 
+def dot_section(model, scales: list[float], n: int, steps: int) -> dict:
+    from gankit.metrics.evaluate import evaluate_model
+
+    rows = []
+    for scale in [None, *scales]:
+        t0 = time.perf_counter()
+        dot = {} if scale is None else {"dot_steps": steps, "dot_scale": scale}
+        result = evaluate_model(model, metrics="fid,pr,dc", n=n, record=False, **dot)
+        rows.append({"scale": scale, **{k: v for k, v in result.items() if k != "provenance"},
+                     "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"  DOT scale {scale}: FID {result.get('fid', float('nan')):.2f}, precision "
+              f"{result.get('precision', float('nan')):.3f}, recall {result.get('recall', float('nan')):.3f} "
+              f"({rows[-1]['seconds']} s)", flush=True)
+    return {"rows": rows, "n": n, "steps": steps}
+
+
 def probe_section(model, n_train: int) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -125,11 +145,20 @@ def probe_section(model, n_train: int) -> dict:
     return {"rows": rows, "n_train": n_train, "n_test": len(yte), "probe": "LogisticRegression(C=0.1), standardized"}
 
 
+def _other_model(section: dict) -> list[str]:
+    """A line naming the model and machine of a section measured on another run than the header's."""
+    p = section.get("provenance")
+    if not p:
+        return []
+    return [f"*This section's model*: `{p['run']}` ({p['model']}), trained and measured on {p['machine']} with "
+            f"`{p['command']}`: another training run than the sections above.", ""]
+
+
 def write_markdown(results: dict) -> None:
     out = ["# Exploring a trained generator (Fashion-MNIST DCGAN)", "",
            f"Model: `{results['run']}` ({results.get('model', '')}). Machine: {results['machine']}. "
            f"Command: `{results['command']}`. Updated {results['updated']}.", ""]
-    missing = [s for s in ("truncation", "guide", "probe") if s not in results]
+    missing = [s for s in ("truncation", "guide", "dot", "probe") if s not in results]
     if missing:
         out += [f"**PARTIAL**: not yet run: {', '.join(missing)}.", ""]
     if "truncation" in results:
@@ -161,6 +190,18 @@ def write_markdown(results: dict) -> None:
         out.append(f"| **mean** | {mean['rate_before']:.1%} | **{mean['rate_after']:.1%}** | {mean['judge_before']:.1%} | "
                    f"**{mean['judge_after']:.1%}** | {mean['judge_on_real']:.1%} |")
         out += ["", "Sneaker, before | after: ![guided search](explore/guide_sneaker.png)", ""]
+    if "dot" in results:
+        d = results["dot"]
+        out += ["## Discriminator optimal transport (latent DOT)", "", *_other_model(d),
+                f"{d['n']:,} samples, the same latents unmoved (scale off) and moved by {d['steps']} Adam steps of "
+                "latent DOT with the run's D at each scale (`gankit eval RUN --dot-steps N --dot-scale S`); "
+                "shipped classifier features against the test split. Seconds: the whole scoring, DOT included.",
+                "", "| scale | precision | recall | density | coverage | FID | seconds |", "|---|---|---|---|---|---|---|"]
+        for r in d["rows"]:
+            cells = [f"{r.get(k, float('nan')):.3f}" for k in ("precision", "recall", "density", "coverage")]
+            out.append(f"| {'off' if r['scale'] is None else r['scale']} | " + " | ".join(cells)
+                       + f" | {r.get('fid', float('nan')):.2f} | {r['seconds']:.0f} |")
+        out.append("")
     if "probe" in results:
         p = results["probe"]
         out += ["## The discriminator as a feature extractor (linear probe)", "",
@@ -180,7 +221,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="samples per truncation point")
     ap.add_argument("--guide-n", type=int, default=64)
     ap.add_argument("--probe-train", type=int, default=10_000)
-    ap.add_argument("--sections", default="truncation,guide,probe")
+    ap.add_argument("--dot-scales", default="1,0.3,0.1", help="DOT scales (k_eff multipliers)")
+    ap.add_argument("--dot-n", type=int, default=5000, help="samples per DOT scale")
+    ap.add_argument("--dot-steps", type=int, default=30)
+    ap.add_argument("--sections", default="truncation,guide,dot,probe")
     ap.add_argument("--resume", action="store_true", help="keep the sections already in explore.json")
     ap.add_argument("--time-limit", type=float, default=60, help="minutes; sections not started by then are skipped")
     args = ap.parse_args()
@@ -193,8 +237,10 @@ def main() -> None:
     results = json.loads(path.read_text()) if args.resume and path.is_file() else {}
     run = ensure_run(Path(args.run), args.steps)
     model = gankit.load(run)
-    results.update(run=str(run), model=f"fashion-dcgan, step {model.step}, EMA G" if model.uses_ema else "raw G",
-                   machine=cpu_model(), command="python benchmarks/explore.py " + " ".join(sys.argv[1:]))
+    here = dict(run=str(run), model=f"fashion-dcgan, step {model.step}, EMA G" if model.uses_ema else "raw G",
+                machine=cpu_model(), command="python benchmarks/explore.py " + " ".join(sys.argv[1:]))
+    for key, value in here.items():  # the header names the first model; a section of another one says so
+        results.setdefault(key, value)
     for section in args.sections.split(","):
         if section in results:
             print(f"{section}: reused", flush=True)
@@ -208,11 +254,16 @@ def main() -> None:
             results[section] = truncation_section(model, parse_thresholds(args.truncation), args.n)
         elif section == "guide":
             results[section] = guide_section(model, args.guide_n, list(range(10)))
+        elif section == "dot":
+            results[section] = dot_section(model, [float(v) for v in args.dot_scales.split(",")], args.dot_n,
+                                           args.dot_steps)
         elif section == "probe":
             results[section] = probe_section(model, args.probe_train)
         else:
             raise SystemExit(f"unknown section {section!r}")
         results[section]["minutes"] = round((time.time() - t0) / 60, 1)
+        if any(results[k] != here[k] for k in ("run", "model", "machine")):
+            results[section]["provenance"] = here
         results["updated"] = datetime.datetime.now().isoformat(timespec="seconds")
         path.write_text(json.dumps(results, indent=1, default=lambda v: None if isinstance(v, float) and
                                    not math.isfinite(v) else str(v)))

@@ -161,7 +161,8 @@ def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, No
              n: Optional[int] = None, features=None, *, real=None, fake=None, split: str = "test",
              seed: int = 0, n_real: Optional[int] = None, inception_weights: Union[str, Path, None] = None,
              batch_size: Optional[int] = None, device: str = "cpu", cache: bool = True, record: bool = True,
-             progress: Optional[bool] = None, **options) -> dict:
+             progress: Optional[bool] = None, dot_steps: Optional[int] = None, dot_scale: float = 1.0,
+             **options) -> dict:
     """Score a trained model against its dataset's ``split``, or compare two sets without a model.
 
     ``evaluate("runs/x")`` scores the run's latest checkpoint (``n`` samples with latent ``seed``) and
@@ -173,6 +174,8 @@ def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, No
             (None: the defaults for the data).
         features: 'classifier', 'classifier:DATASET', 'classifier:FILE.safetensors', 'inception',
             'raw', or a torch.nn.Module (None: the data's default).
+        dot_steps, dot_scale: score samples whose latents were moved by discriminator optimal
+            transport (:mod:`gankit.explore.dot`); a model only.
         options: passed on to the metric functions.
 
     Returns:
@@ -187,7 +190,10 @@ def evaluate(source: Union[str, Path, None] = None, metrics: Union[str, list, No
     if source is not None:
         if real is not None or fake is not None:
             raise GankitError("give a model (DIR or CHECKPOINT) or --real and --fake, not both")
-        return evaluate_model(load(source, device), record=record, **common)
+        return evaluate_model(load(source, device), record=record, dot_steps=dot_steps, dot_scale=dot_scale,
+                              **common)
+    if dot_steps is not None:
+        raise GankitError("--dot-steps moves a model's latents: name a run directory or checkpoint, not --real/--fake")
     if real is None or fake is None:
         raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
                           "(each an .npz, an image folder or a dataset name)")

@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
                    "several bounds, e.g. 0.5,1,1.5,2,inf, give the fidelity/diversity curve as a table and a plot")
     e.add_argument("--plot", metavar="FILE.png", help="with several --truncation bounds: where to draw the curve "
                    "(default: RUN/truncation.png)")
+    e.add_argument("--dot-steps", type=int, metavar="N", help="score samples whose latents were moved by N steps of "
+                   "discriminator optimal transport (as gankit sample --dot-steps)")
+    e.add_argument("--dot-scale", type=float, default=1.0, metavar="S", help="with --dot-steps: k_eff times S")
 
     c = sub.add_parser("train-classifier", help="train the feature classifier of a built-in image dataset",
                        description="Train the small CNN whose features and logits the metrics use, on the "
@@ -259,6 +262,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise GankitError("name a run directory or checkpoint to score, or both --real A and --fake B "
                           "(each an .npz with array x, an image folder or a dataset name)")
     if args.truncation is not None:
+        if args.dot_steps is not None:
+            raise GankitError("--dot-steps moves latents drawn from the prior: score it without --truncation")
         return _eval_truncation(args)
     if args.plot:
         raise GankitError("--plot draws the truncation curve: give it with --truncation T1,T2,...")
@@ -266,7 +271,7 @@ def _eval(args: argparse.Namespace) -> int:
                              real=args.real, fake=args.fake, split=args.split, seed=args.seed,
                              n_real=args.n_real, inception_weights=args.inception_weights,
                              batch_size=args.batch_size, device=args.device, cache=not args.no_cache,
-                             record=not args.no_record)
+                             record=not args.no_record, dot_steps=args.dot_steps, dot_scale=args.dot_scale)
     provenance = result.get("provenance", {})
     failed = provenance.get("failed", {})
     if args.json:  # the caveats and failures are in the JSON too; stderr tells the person watching

@@ -139,3 +139,23 @@ def test_dot_on_an_image_checkpoint_matches_the_module_and_the_cli_says_so(tmp_p
     assert "discriminator optimal transport" in proc.stdout and (tmp_path / "x.png").is_file()
     bad = cli("sample", str(run), "--n", "6", "--dot-steps", "2", "--dot-scale", "0", "--out", str(tmp_path / "y.png"))
     assert bad.returncode != 0 and "--dot-scale must be > 0" in bad.stderr
+
+
+def test_eval_scores_the_dot_samples_and_records_how(tmp_path):
+    import gankit
+    from helpers import TINY_DIGITS, gankit as cli
+
+    run = tmp_path / "run"
+    gankit.train("digits", TINY_DIGITS, out=run, steps=3, progress=False)
+    model = gankit.load(run)
+    npz = model.save_samples(tmp_path / "d.npz", 40, seed=0, dot_steps=2, dot_scale=0.5)
+    got = gankit.evaluate(run, metrics="fid", n=40, dot_steps=2, dot_scale=0.5, record=False)
+    by_hand = gankit.evaluate(real="digits", fake=npz, metrics="fid", n=40)
+    assert got["fid"] == pytest.approx(by_hand["fid"], rel=1e-6)
+    assert got["provenance"]["dot"] == {"steps": 2, "scale": 0.5}
+    plain = gankit.evaluate(run, metrics="fid", n=40, record=False)
+    assert "dot" not in plain["provenance"] and plain["fid"] != got["fid"]
+    with pytest.raises(GankitError, match="not --real/--fake"):
+        gankit.evaluate(real="digits", fake=npz, dot_steps=2)
+    bad = cli("eval", str(run), "--truncation", "1", "--dot-steps", "2")
+    assert bad.returncode != 0 and "without --truncation" in bad.stderr

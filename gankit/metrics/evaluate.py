@@ -329,14 +329,17 @@ def evaluate_sets(real_source: Any, fake_source: Any, metrics: Union[str, Sequen
 
 def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, n: Optional[int] = None,
                    features: Any = None, split: str = "test", seed: int = 0, n_real: Optional[int] = None,
-                   record: bool = True, truncation: Optional[float] = None, **kwargs: Any) -> dict:
+                   record: bool = True, truncation: Optional[float] = None, dot_steps: Optional[int] = None,
+                   dot_scale: float = 1.0, **kwargs: Any) -> dict:
     """Score a trained generator (a :class:`gankit.explore.model.LoadedGAN`) against its data.
 
     Draws ``n`` samples (default 10,000 images, 2,500 vectors) with latent ``seed``; the real set is
     the dataset's ``split`` (all of it, or a seeded subset of ``n_real``; a toy distribution draws
     ``n_real`` or ``n`` points). With ``record``, appends ``{"type": "eval", "step", ...metrics,
     "provenance"}`` to the run's ``eval.jsonl``. ``truncation`` T samples truncated latents
-    (:mod:`gankit.explore.truncation`), recorded in the provenance. Other keyword arguments go to :func:`score`.
+    (:mod:`gankit.explore.truncation`), recorded in the provenance. ``dot_steps`` N moves each latent by
+    N steps of discriminator optimal transport at ``dot_scale`` (:mod:`gankit.explore.dot`) before
+    scoring, also recorded. Other keyword arguments go to :func:`score`.
     """
     from gankit.data import load_dataset
 
@@ -352,7 +355,12 @@ def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, 
     # the labels a conditional G is asked for: uniform
     z, y_fake = model.latents(count, seed) if truncation is None else model.latents(count, seed, truncation=truncation)
     psi = truncation if getattr(model, "psi_truncation", False) else None  # StyleGAN-style: truncation in W
-    x = model.generate(z, y_fake) if psi is None else model.generate(z, y_fake, psi=psi)  # images in [-1, 1]
+    if dot_steps is not None:
+        if truncation is not None:
+            raise GankitError("--dot-steps moves latents drawn from the prior: score it without --truncation")
+        x = model.generate(z, y_fake, dot_steps=dot_steps, dot_scale=dot_scale)
+    else:
+        x = model.generate(z, y_fake) if psi is None else model.generate(z, y_fake, psi=psi)  # images in [-1, 1]
     if model.kind == "image":
         x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # as saved samples (data space)
     fake = SampleSet(x=x.float() if model.kind != "image" else x, kind=model.kind, name="model",
@@ -366,6 +374,8 @@ def evaluate_model(model: Any, metrics: Union[str, Sequence[str], None] = None, 
     result["provenance"]["step"] = model.step
     if truncation is not None:
         result["provenance"]["truncation"] = truncation
+    if dot_steps is not None:
+        result["provenance"]["dot"] = {"steps": int(dot_steps), "scale": float(dot_scale)}
     if record:
         log = run_eval_log(model.path)
         if log is not None:
