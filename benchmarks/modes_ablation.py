@@ -67,6 +67,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--dot-scales", default="", help="with --not-told-k: also latent discriminator optimal transport "
                    "(gankit.explore.dot) with k_eff times these scales (e.g. 1,0.1,0.03; 1 is the paper's rule)")
     p.add_argument("--time-limit", type=float, help="with --not-told-k: minutes; no new run starts after it")
+    p.add_argument("--variant", default="no code", choices=list(VARIANTS),
+                   help="with --not-told-k: the recipe scored (default 'no code'; 'best' is the preset itself, "
+                        "told K by its code: the same samplers on it, for comparison)")
     args = p.parse_args(argv)
     if args.not_told_k:
         return not_told_k(args)
@@ -129,7 +132,6 @@ def write(found: dict, seeds: int, wall: float) -> None:
     print(f"wrote {RESULTS / 'modes_ablation.md'}")
 
 
-NOT_TOLD_K = VARIANTS["no code"]
 
 
 def run_not_told_k(task: dict) -> dict:
@@ -230,7 +232,7 @@ def not_told_k(args) -> int:
     tasks = []
     for seed in range(args.seeds):  # seed by seed, so a time limit leaves the datasets with as many
         for ds in datasets:
-            config = load_config(modes.BEST[ds], NOT_TOLD_K).to_dict()
+            config = load_config(modes.BEST[ds], VARIANTS[args.variant]).to_dict()
             rec = done.get((ds, seed))
             if (rec is not None and rec.get("config") == config and rec["n_sample_seeds"] == args.sample_seeds
                     and all(str(q) in rec["drs"] for q in percentiles)
@@ -269,16 +271,22 @@ def not_told_k(args) -> int:
 
 def write_not_told_k(done: dict, datasets: list, percentiles: list, keeps: list, scales: list, args,
                      wall: float) -> None:
-    L = ["# Mode coverage by a recipe not told the number of modes (issue 14)", "",
+    variant = VARIANTS[args.variant]
+    told = "told K" if args.variant in ("best", "code, no term") else "not told K"
+    L = ["# Mode coverage by a recipe not told the number of modes (issue 14)" if args.variant == "no code" else
+         f"# Mode coverage of the '{args.variant}' recipe ({told}), with the samplers of the not-told-K table", "",
          f"Reproduce: `.venv/bin/python benchmarks/modes_ablation.py --not-told-k --datasets {','.join(datasets)} "
          f"--seeds {args.seeds} --sample-seeds {args.sample_seeds} --percentiles '{args.percentiles}' "
          + (f"--tag {args.tag} " if args.tag else "")
          + (f"--jacobian-keep {args.jacobian_keep} " if keeps else "")
-         + (f"--dot-scales {args.dot_scales} " if scales else "") + f"--jobs {args.jobs} "
+         + (f"--dot-scales {args.dot_scales} " if scales else "")
+         + (f"--variant '{args.variant}' " if args.variant != "no code" else "") + f"--jobs {args.jobs} "
          f"--resume` (the runs took {sum(r['seconds'] for r in done.values()) / 60:.0f} minutes of one core in all, "
          f"this invocation {wall / 60:.1f}; runs in `modes_notk{args.tag}_runs.jsonl`).", "",
-         f"The recipe: `{modes.BEST['grid']}` / `{modes.BEST['ring']}` with `{' '.join(NOT_TOLD_K)}` (no categorical "
-         "code, so nothing in it is K). Each run is scored as [`modes.md`](modes.md) scores (2,500 samples per "
+         f"The recipe: `{modes.BEST['grid']}` / `{modes.BEST['ring']}`"
+         + (f" with `{' '.join(variant)}` (no categorical code, so nothing in it is K)" if args.variant == "no code"
+            else (f" with `{' '.join(variant)}`" if variant else " as shipped") + f" ({told})")
+         + ". Each run is scored as [`modes.md`](modes.md) scores (2,500 samples per "
          f"score), on the **worst of {args.sample_seeds} sampling seeds**. DRS: discriminator rejection sampling "
          "(Azadi et al. 2019, `gankit sample --drs --drs-percentile q`), D first calibrated for "
          f"{modes.DRS_CALIBRATE} steps against the fixed G; gamma at the q-th percentile of F (a draw is kept with "
