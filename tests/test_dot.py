@@ -51,6 +51,27 @@ def test_effective_lipschitz_is_the_largest_pairwise_slope():
         effective_lipschitz(G, D, z[:1])
 
 
+class CodedG(IdentityG):
+    """G(z) = the noise units, shifted by 10 along the first axis per code class: the code moves D a lot."""
+
+    def forward(self, z, y=None):
+        shift = torch.zeros_like(z[:, :self.z_dim])
+        shift[:, 0] = 10.0 * z[:, self.z_dim:].argmax(1)
+        return (z[:, :self.z_dim] + shift) * self.scale
+
+
+def test_effective_lipschitz_takes_the_slope_along_the_noise_with_the_code_fixed():
+    G, D = CodedG(codes=3).eval(), LinearD([3.0, 4.0]).eval()
+    z = G.sample_z(400, torch.Generator().manual_seed(0))
+    # along the noise D o G has slope |w| = 5 in every direction; pairs across codes would add 30 per class
+    # over a noise distance that can be small, and give a k_eff far above 5
+    k = effective_lipschitz(G, D, z)
+    assert 4.5 < k <= 5.0 * (1 + 1e-5)
+    mixed = z.clone()
+    mixed[:, 2:] = torch.eye(3)[torch.arange(400) % 3]  # within a group of 50 the code would differ
+    assert effective_lipschitz(G, D, mixed) == pytest.approx(k, rel=1e-5)  # each group takes its first code
+
+
 def test_refine_reaches_the_hand_minimizer_of_distance_minus_score():
     # min_z ||z - z0|| + ||z - c||^2 / (2k): convex; if ||z0 - c|| > k the minimizer is c + k (z0 - c)/||z0 - c||
     # (the subgradient condition), else z0 itself: far draws move to distance k of D's peak, near ones stay.

@@ -61,17 +61,36 @@ def check_applicable(G: nn.Module, d_pack: int = 1) -> None:
 
 
 @torch.no_grad()
-def effective_lipschitz(G: nn.Module, D: nn.Module, z: torch.Tensor) -> float:
-    """k_eff = max over pairs i != j of |D(G(z_i)) - D(G(z_j))| / ||z_i - z_j|| (on the noise units)."""
+def effective_lipschitz(G: nn.Module, D: nn.Module, z: torch.Tensor, group: int = 50) -> float:
+    """k_eff = max over pairs i != j of |D(G(z_i)) - D(G(z_j))| / ||z_i - z_j||: the steepest slope of D o G
+    along G's noise units, the units DOT moves.
+
+    Where G also takes codes (InfoGAN's, after the first ``z_dim`` units), pairs that differ in their code
+    would measure the code's effect on D over a noise distance that can be tiny, and inflate k_eff (so DOT
+    would hardly move anything): the draws are then taken in groups of ``group``, each group sharing its
+    first draw's code, and only pairs within a group count."""
     if z.shape[0] < 2:
         raise GankitError("DOT: k_eff needs at least 2 latents")
-    d = _score(G, D, z).double()
-    noise = z[:, :G.z_dim].double()
-    dist = torch.cdist(noise, noise)
-    diff = (d[:, None] - d[None, :]).abs()
-    off = ~torch.eye(len(d), dtype=torch.bool, device=d.device)
-    ratio = diff[off] / dist[off].clamp_min(1e-12)
-    return float(ratio.max())
+    zd = G.z_dim
+    groups = [z]
+    if z.shape[1] > zd:  # codes: within a group, every draw takes the group's first code
+        groups = []
+        for start in range(0, z.shape[0], group):
+            part = z[start:start + group].clone()
+            part[:, zd:] = part[:1, zd:]
+            if len(part) >= 2:
+                groups.append(part)
+        if not groups:
+            raise GankitError(f"DOT: k_eff needs groups of at least 2 latents, got {z.shape[0]}")
+    best = 0.0
+    for part in groups:
+        d = _score(G, D, part).double()
+        noise = part[:, :zd].double()
+        dist = torch.cdist(noise, noise)
+        diff = (d[:, None] - d[None, :]).abs()
+        off = ~torch.eye(len(d), dtype=torch.bool, device=d.device)
+        best = max(best, float((diff[off] / dist[off].clamp_min(1e-12)).max()))
+    return best
 
 
 def dot_refine(G: nn.Module, D: nn.Module, z0: torch.Tensor, k_eff: float, *, steps: int = DEFAULT_STEPS,
