@@ -119,9 +119,56 @@ def test_sample_draws_from_the_generator_and_refuses_what_has_no_meaning():
         dot_refine(G.train(), D.eval(), res.z0, 1.0)
     with pytest.raises(GankitError, match="k_eff"):
         dot_refine(G.eval(), D.eval(), res.z0, 0.0)
-    G.num_classes = 10
-    with pytest.raises(GankitError, match="conditional"):
-        dot_sample(G, D, 5, torch.Generator())
+    with pytest.raises(GankitError, match="unconditional"):
+        dot_sample(G, D, 5, torch.Generator(), y=torch.zeros(5, dtype=torch.long))
+
+
+class LabelG(Generator):
+    """A conditional G: G(z, y) = the noise units, shifted by 10 y along the first axis."""
+
+    def __init__(self, classes=3):
+        super().__init__(z_dim=2, num_classes=classes, cond="cbn")
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, z, y=None):
+        shift = torch.zeros_like(z)
+        shift[:, 0] = 10.0 * y
+        return (z + shift) * self.scale
+
+
+class LabelBowlD(nn.Module):
+    """D(x, y) = -||x - c_y||^2 / 2, c_y = (10 y + 1, -1): highest at G(c - (10 y, 0), y) = c_y, whatever y."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Parameter(torch.tensor([1.0, -1.0]))
+
+    def forward(self, x, y=None):
+        c = self.c.expand(len(x), 2).clone()
+        c[:, 0] = c[:, 0] + 10.0 * y
+        return DOutput(logits=-0.5 * (x - c).pow(2).sum(1))
+
+
+def test_a_conditional_generator_moves_z_for_its_fixed_label():
+    G, D = LabelG().eval(), LabelBowlD().eval()
+    # in z, D(G(z, y), y) = -||z - (1, -1)||^2 / 2 for every y: each draw goes to the unconditional hand minimizer
+    c, k = torch.tensor([1.0, -1.0]), 0.5
+    z0 = torch.tensor([[4.0, 3.0], [4.0, 3.0], [1.2, -1.1]])
+    y = torch.tensor([0, 2, 1])
+    res = dot_refine(G, D, z0, k, steps=3000, lr=0.01, y=y)
+    far = c + k * (z0[0] - c) / (z0[0] - c).norm()
+    torch.testing.assert_close(res.z[:2], far.expand(2, 2), atol=2e-2, rtol=0)
+    torch.testing.assert_close(res.z[2], z0[2], atol=2e-2, rtol=0)
+    assert torch.equal(res.y, y) and res.x[1, 0] == pytest.approx(float(far[0]) + 20.0, abs=2e-2)
+    # drawn labels come from the generator after the latents, as LoadedGAN.latents draws them
+    drawn = dot_sample(G, D, 7, torch.Generator().manual_seed(5), steps=2)
+    gen = torch.Generator().manual_seed(5)
+    torch.testing.assert_close(drawn.z0, G.sample_z(7, gen))
+    assert torch.equal(drawn.y, G.sample_y(7, gen))
+    # k_eff holds each group's label fixed: along z the slope of D o G is what the label does not change
+    lin = LinearD([3.0, 4.0]).eval()
+    zk = G.sample_z(400, torch.Generator().manual_seed(0))
+    assert 4.5 < effective_lipschitz(G, lin, zk, y=torch.arange(400) % 3) <= 5.0 * (1 + 1e-5)
 
 
 def test_refine_works_under_no_grad():
@@ -151,8 +198,10 @@ def test_dot_on_an_image_checkpoint_matches_the_module_and_the_cli_says_so(tmp_p
     k = effective_lipschitz(G, D, G.sample_z(1000, gen))
     want = model.to_data(dot_refine(G, D, z, 0.5 * k, steps=3).x)
     np.testing.assert_array_equal(x, want)
-    with pytest.raises(GankitError, match="drop --per-class"):
+    with pytest.raises(GankitError, match="--per-class needs a conditional model"):
         model.save_samples(tmp_path / "k.png", 6, per_class=2, dot_steps=3)
+    with pytest.raises(GankitError, match="unconditional"):
+        model.save_samples(tmp_path / "k.png", 6, label=2, dot_steps=3)
     with pytest.raises(GankitError, match="drop --drs"):
         model.generate(6, dot_steps=3, jacobian_keep=0.5)
     proc = cli("sample", str(run), "--n", "6", "--dot-steps", "2", "--out", str(tmp_path / "x.png"))
@@ -180,3 +229,32 @@ def test_eval_scores_the_dot_samples_and_records_how(tmp_path):
         gankit.evaluate(real="digits", fake=npz, dot_steps=2)
     bad = cli("eval", str(run), "--truncation", "1", "--dot-steps", "2")
     assert bad.returncode != 0 and "without --truncation" in bad.stderr
+
+
+def test_dot_on_a_conditional_checkpoint_keeps_the_labels_asked_for(tmp_path):
+    import numpy as np
+
+    import gankit
+    from helpers import TINY_DIGITS, gankit as cli
+
+    run = tmp_path / "run"
+    gankit.train("digits", TINY_DIGITS + ["model.g_cond=cbn", "model.d_cond=projection"], out=run, steps=3,
+                 progress=False)
+    model = gankit.load(run)
+    out = np.load(model.save_samples(tmp_path / "a.npz", 6, seed=2, label=3, dot_steps=2, dot_scale=0.5))
+    assert out["y"].tolist() == [3] * 6
+    # by hand: the seed's latents and labels, k_eff's draws with uniform labels after them
+    G, D = model.G.eval(), model.D.eval()
+    gen = torch.Generator().manual_seed(2)
+    z = G.sample_z(6, gen)
+    k = effective_lipschitz(G, D, G.sample_z(1000, gen), y=G.sample_y(1000, gen))
+    want = model.to_data(dot_refine(G, D, z, 0.5 * k, steps=2, y=torch.full((6,), 3)).x)
+    np.testing.assert_array_equal(out["x"], want)
+    grid = np.load(model.save_samples(tmp_path / "g.npz", 0, seed=1, per_class=2, dot_steps=2))
+    assert grid["y"].tolist() == [c for c in range(10) for _ in range(2)]
+    drawn = np.load(model.save_samples(tmp_path / "u.npz", 8, seed=1, dot_steps=2))
+    assert drawn["y"].tolist() == model.latents(8, 1)[1].tolist()  # uniform labels drawn as plain sampling draws them
+    res = gankit.evaluate(run, metrics="fid", n=30, dot_steps=2, record=False)
+    assert res["provenance"]["dot"] == {"steps": 2, "scale": 1.0}
+    proc = cli("sample", str(run), "--per-class", "2", "--dot-steps", "2", "--out", str(tmp_path / "p.png"))
+    assert proc.returncode == 0, proc.stderr

@@ -14,6 +14,7 @@ from gankit.nets.base import generate_in_chunks
 from gankit.training.checkpoint import load_checkpoint, load_module_state
 
 if TYPE_CHECKING:
+    from gankit.explore.dot import DOTResult
     from gankit.explore.rejection import RejectionResult
 
 
@@ -153,8 +154,10 @@ class LoadedGAN:
             raise GankitError("psi truncation (toward the average w) needs a StyleGAN-style net (model.arch="
                               "stylegan); this one truncates z: use truncation=T")
         if dot_steps is not None:
-            return self._dot(n, seed, dot_steps, dot_scale, drs or jacobian_keep is not None or truncation is not None
-                             or psi is not None or label is not None or y is not None)
+            if drs or jacobian_keep is not None or truncation is not None or psi is not None:
+                raise GankitError("--dot-steps moves latents drawn from the prior; drop --drs / --jacobian-keep / "
+                                  "--truncation")
+            return self.dot(n, seed, dot_steps, dot_scale, label if label is not None else y).x
         if isinstance(n, torch.Tensor):
             if drs or jacobian_keep is not None:
                 raise GankitError("rejection sampling and Jacobian truncation draw their own latents: call "
@@ -182,15 +185,17 @@ class LoadedGAN:
         z, labels = self.latents(n, seed, label if label is not None else y, truncation)
         return self._run(z, labels, batch_size, psi)
 
-    def _dot(self, n: Union[int, torch.Tensor], seed: int, steps: int, scale: float, other: bool) -> torch.Tensor:
-        """G's outputs at latents moved by latent DOT (``n`` latents drawn with ``seed``, or given)."""
+    def dot(self, n: Union[int, torch.Tensor], seed: int = 0, steps: int = 30, scale: float = 1.0,
+            label: Any = None) -> "DOTResult":
+        """Latent discriminator optimal transport (:mod:`gankit.explore.dot`): ``n`` latents drawn with ``seed``
+        (or the given ones) moved by ``steps`` steps; a conditional model keeps each draw's label (``label``,
+        one per latent or one for all; drawn uniformly after the latents when None, as :meth:`latents`)."""
         from gankit.explore.dot import dot_sample
 
-        if other:
-            raise GankitError("--dot-steps moves latents of an unconditional model drawn from the prior; drop "
-                              "--drs / --jacobian-keep / --truncation / --label")
+        count = len(n) if isinstance(n, torch.Tensor) else n
+        labels = self.labels(label, count) if label is not None or isinstance(n, torch.Tensor) else None
         return dot_sample(self.G, self.D, n, torch.Generator().manual_seed(seed), steps=steps, scale=scale,
-                          d_pack=self.config.model.d_pack).x
+                          d_pack=self.config.model.d_pack, y=labels)
 
     def _run(self, z: torch.Tensor, y: Optional[torch.Tensor], batch_size: int,
              psi: Optional[float] = None) -> torch.Tensor:
@@ -278,11 +283,16 @@ class LoadedGAN:
             if truncation is not None:
                 raise GankitError("--drs / --jacobian-keep / --dot-steps and --truncation both choose the latents; "
                                   "use one")
-            if per_class is not None:
-                raise GankitError("--drs / --jacobian-keep / --dot-steps sample unconditional models: drop "
-                                  "--per-class")
             z = y = None
-            x = self.sample(n, seed, label, **drs)
+            if drs.get("dot_steps") is not None and not (drs.get("drs") or drs.get("jacobian_keep") is not None):
+                start = self.per_class_latents(per_class, seed) if per_class is not None else None
+                res = self.dot(n if start is None else start[0], seed, drs["dot_steps"], drs.get("dot_scale", 1.0),
+                               label if start is None else start[1])
+                x, y = self.to_data(res.x), res.y
+            elif per_class is not None:
+                raise GankitError("--drs / --jacobian-keep sample unconditional models: drop --per-class")
+            else:
+                x = self.sample(n, seed, label, **drs)
         else:
             z, y = (self.per_class_latents(per_class, seed, truncation) if per_class is not None
                     else self.latents(n, seed, label, truncation))
