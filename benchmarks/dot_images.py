@@ -40,7 +40,6 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     import gankit
-    from gankit.metrics.evaluate import evaluate_model
 
     run = Path(args.run or Path.home() / ".cache" / "gankit" / "bench-runs" / f"dot-{args.preset}")
     if not ((run / "run.json").is_file() and json.loads((run / "run.json").read_text()).get("status") == "finished"):
@@ -63,11 +62,7 @@ def main() -> int:
             if (time.time() - t_start) / 60 > args.time_limit:
                 print(f"{key}: skipped (time limit)", flush=True)
                 continue
-            t0 = time.perf_counter()
-            dot = {} if scale is None else {"dot_steps": args.steps, "dot_scale": scale}
-            res = evaluate_model(model, metrics=metrics, n=args.n, seed=seed, record=False, **dot)
-            rows[key] = {"seed": seed, "scale": scale, "seconds": round(time.perf_counter() - t0, 1),
-                         **{k: v for k, v in res.items() if k != "provenance"}}
+            rows[key] = {"seed": seed, **score_row(model, metrics, args.n, seed, scale, args.steps)}
             print(f"{key}: " + ", ".join(f"{k} {rows[key][k]:.4g}" for k in COLUMNS
                                          if isinstance(rows[key].get(k), (int, float))), flush=True)
             results["updated"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -75,6 +70,18 @@ def main() -> int:
             write_markdown(results)
     write_markdown(results)
     return 0
+
+
+def score_row(model, metrics: str, n: int, seed: int, scale, steps: int) -> dict:
+    """``gankit eval``'s scores of ``n`` samples (latent ``seed``), unmoved (``scale`` None) or moved by ``steps``
+    DOT steps at ``scale``; with the seconds the whole row took."""
+    from gankit.metrics.evaluate import evaluate_model
+
+    t0 = time.perf_counter()
+    dot = {} if scale is None else {"dot_steps": steps, "dot_scale": scale}
+    res = evaluate_model(model, metrics=metrics, n=n, seed=seed, record=False, **dot)
+    return {"scale": scale, "seconds": round(time.perf_counter() - t0, 1),
+            **{k: v for k, v in res.items() if k != "provenance"}}
 
 
 def write_markdown(results: dict) -> None:

@@ -86,17 +86,13 @@ def guide_section(model, n: int, classes: list[int]) -> dict:
 
 
 def dot_section(model, scales: list[float], n: int, steps: int) -> dict:
-    from gankit.metrics.evaluate import evaluate_model
+    from dot_images import score_row
 
     rows = []
     for scale in [None, *scales]:
-        t0 = time.perf_counter()
-        dot = {} if scale is None else {"dot_steps": steps, "dot_scale": scale}
-        result = evaluate_model(model, metrics="fid,pr,dc", n=n, record=False, **dot)
-        rows.append({"scale": scale, **{k: v for k, v in result.items() if k != "provenance"},
-                     "seconds": round(time.perf_counter() - t0, 1)})
-        print(f"  DOT scale {scale}: FID {result.get('fid', float('nan')):.2f}, precision "
-              f"{result.get('precision', float('nan')):.3f}, recall {result.get('recall', float('nan')):.3f} "
+        rows.append(score_row(model, "fid,pr,dc", n, 0, scale, steps))
+        print(f"  DOT scale {scale}: FID {rows[-1].get('fid', float('nan')):.2f}, precision "
+              f"{rows[-1].get('precision', float('nan')):.3f}, recall {rows[-1].get('recall', float('nan')):.3f} "
               f"({rows[-1]['seconds']} s)", flush=True)
     return {"rows": rows, "n": n, "steps": steps}
 
